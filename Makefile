@@ -105,8 +105,9 @@ $(B)/tests/bench/%: tests/bench/%.c $(TESTLIB_OBJ) $(LIBCORE)
 # The Unicode tables are generated from Debian's unicode-data; the result is
 # kept in the tree so a build needs no Unicode files.
 UNICODE_DATA ?= /usr/share/unicode/UnicodeData.txt
+UNICODE_PROPLIST ?= $(dir $(UNICODE_DATA))PropList.txt
 unicode: tools/gen-unicode.awk
-	awk -f tools/gen-unicode.awk $(UNICODE_DATA) > libcore/unicode_tables.c
+	awk -f tools/gen-unicode.awk $(UNICODE_DATA) $(UNICODE_PROPLIST) > libcore/unicode_tables.c
 
 check: all $(UNIT) $(FUZZ_REPLAY)
 	L32_SHARED="$(L32_SHARED)" L32_BIN="$(abspath $(B))/bin" L32_TOOLS="$(abspath $(B))/tools" sh tests/run.sh $(UNIT) $(FUZZ_REPLAY)

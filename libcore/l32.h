@@ -30,6 +30,7 @@ struct l32_err {
 	enum l32_err_kind kind;
 	char msg[1024];
 	char param[128]; /* the request field at fault ("messages[2].role"), or "" */
+	const char *code; /* OpenAI-style error code ("context_length_exceeded"), or NULL */
 };
 
 /* Sets err (when not NULL) and returns -1, so callers can write
@@ -175,12 +176,28 @@ struct l32_chat_opts {
 void l32_chat_opts_init(struct l32_chat_opts *o);
 /* Renders OpenAI-style messages (a JSON array) and tools (a JSON array or
  * NULL) to the prompt text (when prompt is not NULL) and its ids (when ids is
- * not NULL; BOS included).  A malformed message is an L32_ERR_INVALID naming
- * its param ("messages[1].content"). */
+ * not NULL; BOS included; tok may be NULL when ids is), appending to both
+ * only on success.  o NULL means the defaults.  Meta's format takes no tool
+ * list (describe tools in the system message).  A malformed message is an
+ * L32_ERR_INVALID naming its param ("messages[1].content"); a non-text
+ * content part an L32_ERR_UNSUPPORTED. */
 int l32_chat_render(const struct l32_tokenizer *tok, const json_t *messages,
     const json_t *tools, const struct l32_chat_opts *o, struct l32_buf *prompt,
     struct l32_tokens *ids, struct l32_err *err);
 
+/* Reads the tool calls a Llama 3.x model wrote (text[0..len)): the pythonic
+ * list "[f(a=1), g(b="x")]", JSON {"name": ..., "parameters": {...}} (one,
+ * several separated by ";" or newlines, or a JSON list), function tags, or
+ * built-in "brave_search.call(query=...)", optionally after <|python_tag|>
+ * (after which other text is a code_interpreter call).  Returns 1 and sets
+ * *calls to an OpenAI tool_calls array ({"id": "call_...", "type":
+ * "function", "function": {"name", "arguments": "<JSON text>"}}, ids
+ * derived from the text) when the whole text is calls; 0 and NULL when it is
+ * ordinary text; -1 when memory runs out. */
+int l32_toolcalls_parse(const char *text, size_t len, json_t **calls, struct l32_err *err);
+
 #include "l32_model.h"
+#include "l32_filter.h"
+#include "l32_gen.h"
 
 #endif /* L32_H */

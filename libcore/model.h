@@ -62,7 +62,17 @@ struct l32_model {
 	float gen_temperature, gen_top_p;
 	int32_t gen_top_k;
 	uint64_t weight_bytes;
+	/* The parsed file headers; the tensors' names point into them. */
+	struct l32_gguf *gguf;
+	struct l32_safetensors *shards[64];
+	int n_shards;
 };
+
+/* Builds a model over a GGUF image in memory (buf must outlive the model;
+ * nothing is mapped); source names it in messages.  l32_model_open uses it
+ * on the mapped file, the fuzz target and tests on bytes. */
+struct l32_model *l32_model_from_gguf(const void *buf, size_t len, const char *source,
+    struct l32_err *err);
 
 /* Fills rope_freq from hp (theta, llama3 scaling) for files without a
  * rope_freqs tensor. */

@@ -10,6 +10,7 @@ l32_err_vset(struct l32_err *err, enum l32_err_kind kind, const char *fmt, va_li
 {
 	if (err != NULL) {
 		err->kind = kind;
+		err->code = NULL;
 		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	}
 	return -1;
@@ -46,6 +47,7 @@ void
 l32_err_clear(struct l32_err *err)
 {
 	err->kind = L32_ERR_NONE;
+	err->code = NULL;
 	err->msg[0] = '\0';
 	err->param[0] = '\0';
 }

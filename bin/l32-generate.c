@@ -1,0 +1,677 @@
+/*
+ * l32-generate - the OpenAI chat-completions endpoint as an NDJSON filter.
+ *
+ *   {"messages": [...], "max_tokens": N, ...}  -> chat.completion
+ *   {"prompt": "..." | [ids], ...}              -> text_completion
+ *   "stream": true                              -> chat.completion.chunk lines
+ */
+#include <err.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "l32.h"
+
+struct generate {
+	struct l32_model *model;
+	struct l32_engine *engine;
+	const struct l32_tokenizer *tok;
+	const char *model_name;     /* what responses call the model */
+	char fingerprint[32];
+	enum l32_chat_format chat_format;
+	char date[64];
+	const char *system;         /* -s: system message for --text */
+	struct l32_gen_params defaults;
+	int has_default_seed;
+	/* the request being answered */
+	struct request *req;
+};
+
+/* One request, parsed. */
+struct request {
+	json_t *body;
+	int chat;                   /* messages (chat.completion) or prompt (text_completion) */
+	int stream, include_usage;
+	int tools;                  /* tools given and tool_choice is not "none" */
+	const char *model;          /* name to answer with */
+	struct l32_genreq g;
+	struct l32_tokens prompt;
+	struct l32_gen_choice *choices;
+	char id[48];
+	long long created;
+	int stream_started;         /* role chunk sent, per choice bit */
+	unsigned char *started;     /* (n) */
+	struct l32_filter *f;
+	struct generate *gen;
+};
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: %s [-hrTV] [-b batch] [-c ctx] [-m model] [-s system] [-t threads]\n"
+	    "       [--chat-format hf|meta] [--date date] [--kv-f16] [--max-line bytes]\n"
+	    "       [--max-tokens n] [--progress] [--seed n] [--sse] [--temperature t] [file ...]\n",
+	    getprogname());
+	exit(L32_EXIT_USAGE);
+}
+
+/* ------------------------------------------------------------ validation */
+
+/* Fields a request may carry.  Anything else would be silently ignored, so
+ * it is an error naming it, as the hosted endpoint answers. */
+static const char *const known_fields[] = {
+	"model", "messages", "prompt", "max_tokens", "max_completion_tokens",
+	"temperature", "top_p", "top_k", "min_p", "stop", "seed", "n",
+	"presence_penalty", "frequency_penalty", "logit_bias", "logprobs",
+	"top_logprobs", "stream", "stream_options", "tools", "tool_choice",
+	"parallel_tool_calls", "user", "metadata", "store", "id", "custom_id",
+	"chat_template_kwargs", "chat_format", "tool_prompt_format",
+	"add_generation_prompt", "response_format", "ignore_eos", "service_tier",
+	"echo", "best_of", "suffix", "modalities", NULL
+};
+
+static int
+check_fields(json_t *body, struct l32_err *err)
+{
+	const char *key;
+	json_t *v;
+	int i;
+
+	json_object_foreach(body, key, v) {
+		for (i = 0; known_fields[i] != NULL; i++)
+			if (strcmp(key, known_fields[i]) == 0)
+				break;
+		if (known_fields[i] == NULL) {
+			l32_err_param(err, L32_ERR_INVALID, key, "Unrecognized request argument supplied: %s", key);
+			err->code = "unknown_parameter";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+unsupported(const char *param, const char *what, struct l32_err *err)
+{
+	l32_err_param(err, L32_ERR_UNSUPPORTED, param, "%s is not supported by l32-generate", what);
+	err->code = "unsupported_parameter";
+	return -1;
+}
+
+/* Fields whose non-default values would change the answer in ways l32 does
+ * not implement. */
+static int
+check_unsupported(json_t *body, struct l32_err *err)
+{
+	json_t *v;
+	const char *s;
+
+	if ((v = json_object_get(body, "response_format")) != NULL && !json_is_null(v)) {
+		s = json_string_value(json_object_get(v, "type"));
+		if (s == NULL || strcmp(s, "text") != 0)
+			return unsupported("response_format", "response_format other than {\"type\": \"text\"}", err);
+	}
+	if ((v = json_object_get(body, "tool_choice")) != NULL && !json_is_null(v)) {
+		s = json_string_value(v);
+		if (s == NULL || (strcmp(s, "auto") != 0 && strcmp(s, "none") != 0))
+			return unsupported("tool_choice", "tool_choice other than \"auto\" or \"none\"", err);
+	}
+	if (json_is_true(json_object_get(body, "echo")))
+		return unsupported("echo", "echo", err);
+	if ((v = json_object_get(body, "best_of")) != NULL && !json_is_null(v) &&
+	    !(json_is_integer(v) && json_integer_value(v) == 1))
+		return unsupported("best_of", "best_of other than 1", err);
+	if ((v = json_object_get(body, "suffix")) != NULL && !json_is_null(v))
+		return unsupported("suffix", "suffix", err);
+	if ((v = json_object_get(body, "modalities")) != NULL && !json_is_null(v)) {
+		if (!json_is_array(v) || json_array_size(v) != 1 ||
+		    strcmp(json_string_value(json_array_get(v, 0)) ? json_string_value(json_array_get(v, 0)) : "", "text") != 0)
+			return unsupported("modalities", "modalities other than [\"text\"]", err);
+	}
+	return 0;
+}
+
+/* "model" may be absent, name the loaded model, or name a Llama 3.2 model
+ * (so files written for a hosted endpoint run unchanged). */
+static int
+check_model(struct generate *g, struct request *r, struct l32_err *err)
+{
+	const char *s = NULL;
+
+	if (l32_json_get_str(r->body, "model", &s, NULL, err) == -1)
+		return -1;
+	r->model = g->model_name;
+	if (s == NULL)
+		return 0;
+	r->model = s;
+	if (strcmp(s, g->model_name) == 0 || strcasestr(s, "llama-3.2") != NULL ||
+	    strcasestr(s, "llama3.2") != NULL || strcasestr(s, "llama_3.2") != NULL)
+		return 0;
+	l32_err_param(err, L32_ERR_INVALID, "model",
+	    "The model `%s` does not exist here: this process serves %s (a Llama 3.2 model)", s, g->model_name);
+	err->code = "model_not_found";
+	return -1;
+}
+
+/* ---------------------------------------------------------------- prompts */
+
+static int
+chat_prompt(struct generate *g, struct request *r, struct l32_err *err)
+{
+	struct l32_chat_opts o;
+	json_t *tools = json_object_get(r->body, "tools");
+	const char *choice = json_string_value(json_object_get(r->body, "tool_choice"));
+
+	if (tools != NULL && json_is_null(tools))
+		tools = NULL;
+	if (tools != NULL && (!json_is_array(tools) || json_array_size(tools) == 0))
+		return l32_err_param(err, L32_ERR_INVALID, "tools", "tools must be a non-empty array");
+	/* tool_choice "none": the model is not offered the tools at all. */
+	if (choice != NULL && strcmp(choice, "none") == 0)
+		tools = NULL;
+	r->tools = tools != NULL;
+	l32_chat_opts_init(&o);
+	o.format = g->chat_format;
+	o.date_string = g->date;
+	if (l32_chat_opts_from_request(r->body, &o, err) == -1)
+		return -1;
+	return l32_chat_render(g->tok, json_object_get(r->body, "messages"), tools, &o,
+	    NULL, &r->prompt, err);
+}
+
+/* prompt: a string (BOS added, special tokens parsed, as llama.cpp's and
+ * vLLM's servers do) or an array of token ids. */
+static int
+text_prompt(struct generate *g, struct request *r, struct l32_err *err)
+{
+	json_t *p = json_object_get(r->body, "prompt"), *v;
+	size_t i;
+	char param[32];
+
+	if (json_is_array(p) && json_array_size(p) == 1 && json_is_string(json_array_get(p, 0)))
+		p = json_array_get(p, 0);
+	if (json_is_string(p))
+		return l32_tokenize(g->tok, json_string_value(p), json_string_length(p),
+		    L32_TOKENIZE_BOS | L32_TOKENIZE_SPECIAL, &r->prompt, err);
+	if (!json_is_array(p))
+		return l32_err_param(err, L32_ERR_INVALID, "prompt", "prompt must be a string or an array of token ids");
+	json_array_foreach(p, i, v) {
+		snprintf(param, sizeof(param), "prompt[%zu]", i);
+		if (json_is_string(v))
+			return unsupported(param, "a list of several prompts (send one request per prompt)", err);
+		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+		    json_integer_value(v) >= l32_tokenizer_n_vocab(g->tok))
+			return l32_err_param(err, L32_ERR_INVALID, param, "%s is not a token id (0..%d)",
+			    param, l32_tokenizer_n_vocab(g->tok) - 1);
+		if (l32_tokens_push(&r->prompt, (int32_t)json_integer_value(v)) == -1)
+			return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
+	}
+	return 0;
+}
+
+/* -------------------------------------------------------------- responses */
+
+static json_t *
+usage_json(const struct request *r)
+{
+	json_int_t completion = 0;
+	int32_t i;
+
+	for (i = 0; i < r->g.p.n; i++)
+		completion += (json_int_t)r->choices[i].ids.n;
+	return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)r->prompt.n,
+	    "completion_tokens", completion, "total_tokens", (json_int_t)r->prompt.n + completion);
+}
+
+static json_t *
+envelope(const struct request *r, const char *object)
+{
+	return json_pack("{s:s, s:s, s:I, s:s, s:s}", "id", r->id, "object", object,
+	    "created", (json_int_t)r->created, "model", r->model,
+	    "system_fingerprint", r->gen->fingerprint);
+}
+
+/* A finished choice: content or tool_calls, and its finish_reason. */
+static json_t *
+choice_json(const struct request *r, int32_t i)
+{
+	struct l32_gen_choice *c = &r->choices[i];
+	json_t *calls = NULL, *msg, *o, *lp;
+	const char *finish = l32_finish_name(c->finish);
+
+	if (r->tools && l32_toolcalls_parse(c->text.data ? c->text.data : "", c->text.len, &calls, NULL) == 1)
+		finish = "tool_calls";
+	lp = c->logprobs != NULL ? json_pack("{s:O, s:n}", "content", c->logprobs, "refusal") : json_null();
+	if (!r->chat)
+		return json_pack("{s:i, s:s%, s:o, s:s}", "index", i, "text",
+		    c->text.data ? c->text.data : "", c->text.len, "logprobs", lp, "finish_reason", finish);
+	if (calls != NULL)
+		msg = json_pack("{s:s, s:n, s:o, s:n}", "role", "assistant", "content", "tool_calls", calls, "refusal");
+	else
+		msg = json_pack("{s:s, s:s%, s:n}", "role", "assistant", "content",
+		    c->text.data ? c->text.data : "", c->text.len, "refusal");
+	o = json_pack("{s:i, s:o, s:o, s:s}", "index", i, "message", msg, "logprobs", lp,
+	    "finish_reason", finish);
+	return o;
+}
+
+static int
+emit_completion(struct request *r)
+{
+	json_t *resp = envelope(r, r->chat ? "chat.completion" : "text_completion"), *arr = json_array();
+	int32_t i;
+
+	for (i = 0; i < r->g.p.n; i++)
+		json_array_append_new(arr, choice_json(r, i));
+	json_object_set_new(resp, "choices", arr);
+	json_object_set_new(resp, "usage", usage_json(r));
+	return l32_filter_emit(r->f, resp);
+}
+
+/* One chat.completion.chunk (or text_completion chunk) with one choice. */
+static int
+emit_chunk(struct request *r, json_t *choice)
+{
+	json_t *resp = envelope(r, r->chat ? "chat.completion.chunk" : "text_completion");
+
+	json_object_set_new(resp, "choices", json_pack("[o]", choice));
+	if (r->include_usage)
+		json_object_set_new(resp, "usage", json_null());
+	return l32_filter_emit(r->f, resp);
+}
+
+static json_t *
+logprobs_slice(const struct l32_gen_choice *c, size_t from)
+{
+	json_t *arr;
+	size_t i;
+
+	if (c->logprobs == NULL || from >= json_array_size(c->logprobs))
+		return json_null();
+	arr = json_array();
+	for (i = from; i < json_array_size(c->logprobs); i++)
+		json_array_append(arr, json_array_get(c->logprobs, i));
+	return json_pack("{s:o, s:n}", "content", arr, "refusal");
+}
+
+/* Streaming: the first chunk of a choice carries the role; then content
+ * deltas; the last one the finish_reason.  With tools, the answer is held
+ * until it is complete, since it may turn out to be tool calls. */
+static int
+on_stream(void *arg, int32_t index, const char *text, size_t len, size_t first_lp,
+    enum l32_finish finish)
+{
+	struct request *r = arg;
+	struct l32_gen_choice *c = &r->choices[index];
+	json_t *delta, *calls = NULL;
+	const char *fin = l32_finish_name(finish);
+
+	if (r->tools && !finish)
+		return 0;
+	if (r->chat && !r->started[index]) {
+		r->started[index] = 1;
+		if (emit_chunk(r, json_pack("{s:i, s:{s:s, s:s, s:n}, s:n, s:n}", "index", index,
+		    "delta", "role", "assistant", "content", "", "refusal", "logprobs", "finish_reason")) == -1)
+			return -1;
+	}
+	if (r->tools && finish) {
+		text = c->text.data ? c->text.data : "";
+		len = c->text.len;
+		first_lp = 0;
+		if (l32_toolcalls_parse(text, len, &calls, NULL) == 1) {
+			size_t i;
+			json_t *call;
+
+			json_array_foreach(calls, i, call)
+				json_object_set_new(call, "index", json_integer((json_int_t)i));
+			fin = "tool_calls";
+			if (emit_chunk(r, json_pack("{s:i, s:{s:o}, s:o, s:n}", "index", index, "delta",
+			    "tool_calls", calls, "logprobs", logprobs_slice(c, 0), "finish_reason")) == -1)
+				return -1;
+			len = 0;
+		}
+	}
+	if (len > 0) {
+		if (r->chat)
+			delta = json_pack("{s:i, s:{s:s%}, s:o, s:n}", "index", index, "delta", "content",
+			    text, len, "logprobs", logprobs_slice(c, first_lp), "finish_reason");
+		else
+			delta = json_pack("{s:i, s:s%, s:o, s:n}", "index", index, "text", text, len,
+			    "logprobs", logprobs_slice(c, first_lp), "finish_reason");
+		if (emit_chunk(r, delta) == -1)
+			return -1;
+	}
+	if (!finish)
+		return 0;
+	if (r->chat)
+		delta = json_pack("{s:i, s:{}, s:n, s:s}", "index", index, "delta", "logprobs",
+		    "finish_reason", fin);
+	else
+		delta = json_pack("{s:i, s:s, s:n, s:s}", "index", index, "text", "", "logprobs",
+		    "finish_reason", fin);
+	return emit_chunk(r, delta);
+}
+
+static int
+finish_stream(struct request *r)
+{
+	json_t *resp;
+
+	if (r->include_usage) {
+		resp = envelope(r, r->chat ? "chat.completion.chunk" : "text_completion");
+		json_object_set_new(resp, "choices", json_array());
+		json_object_set_new(resp, "usage", usage_json(r));
+		if (l32_filter_emit(r->f, resp) == -1)
+			return -1;
+	}
+	return l32_filter_emit_done(r->f);
+}
+
+/* --------------------------------------------------------------- requests */
+
+static int
+parse_stream(struct request *r, struct l32_filter *f, struct l32_err *err)
+{
+	json_t *so = json_object_get(r->body, "stream_options");
+
+	if (l32_json_get_bool(r->body, "stream", &r->stream, err) == -1)
+		return -1;
+	if (so != NULL && !json_is_null(so)) {
+		if (!json_is_object(so))
+			return l32_err_param(err, L32_ERR_INVALID, "stream_options", "stream_options must be an object");
+		if (l32_json_get_bool(so, "include_usage", &r->include_usage, err) == -1) {
+			strlcpy(err->param, "stream_options.include_usage", sizeof(err->param));
+			return -1;
+		}
+	}
+	if (r->stream && l32_filter_is_batch(f))
+		return l32_err_param(err, L32_ERR_INVALID, "stream", "stream is not available in Batch requests");
+	return 0;
+}
+
+static int
+prepare(struct generate *g, struct request *r, struct l32_filter *f, struct l32_err *err)
+{
+	struct l32_genreq_limits lim = { l32_tokenizer_n_vocab(g->tok), l32_engine_n_seq(g->engine) };
+	json_t *m = json_object_get(r->body, "messages"), *p = json_object_get(r->body, "prompt");
+
+	if (check_fields(r->body, err) == -1 || check_unsupported(r->body, err) == -1 ||
+	    check_model(g, r, err) == -1 || parse_stream(r, f, err) == -1)
+		return -1;
+	r->g.p = g->defaults;
+	if (l32_genreq_parse(r->body, &lim, &r->g, err) == -1)
+		return -1;
+	if (!r->g.has_seed && !g->has_default_seed)
+		r->g.p.seed = ((uint64_t)arc4random() << 32) | arc4random();
+	if (m != NULL && p != NULL)
+		return l32_err_param(err, L32_ERR_INVALID, "prompt", "a request has messages or prompt, not both");
+	r->chat = m != NULL;
+	if (m == NULL && p == NULL)
+		return l32_err_param(err, L32_ERR_INVALID, "messages", "a request needs messages (or prompt)");
+	if ((r->chat ? chat_prompt(g, r, err) : text_prompt(g, r, err)) == -1)
+		return -1;
+	snprintf(r->id, sizeof(r->id), "%s-%016llx", r->chat ? "chatcmpl" : "cmpl",
+	    (unsigned long long)l32_filter_request_hash(f));
+	r->created = l32_filter_created();
+	return 0;
+}
+
+static void
+request_free(struct request *r)
+{
+	int32_t i;
+
+	for (i = 0; r->choices != NULL && i < r->g.p.n; i++)
+		l32_gen_choice_free(&r->choices[i]);
+	free(r->choices);
+	free(r->started);
+	l32_tokens_free(&r->prompt);
+	l32_genreq_free(&r->g);
+}
+
+static int
+handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err)
+{
+	struct generate *g = arg;
+	struct request r;
+	int rc = -1;
+
+	memset(&r, 0, sizeof(r));
+	r.body = body;
+	r.f = f;
+	r.gen = g;
+	if (prepare(g, &r, f, err) == -1)
+		goto out;
+	r.choices = calloc((size_t)r.g.p.n, sizeof(*r.choices));
+	r.started = calloc((size_t)r.g.p.n, 1);
+	if (r.choices == NULL || r.started == NULL) {
+		l32_err_set(err, L32_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (l32_generate(g->engine, r.prompt.ids, r.prompt.n, &r.g.p, r.choices,
+	    r.stream ? on_stream : NULL, &r, err) == -1)
+		goto out;
+	for (int32_t i = 0; i < r.g.p.n; i++)
+		l32_filter_count_tokens(f, (long)r.choices[i].ids.n);
+	rc = r.stream ? finish_stream(&r) : emit_completion(&r);
+	if (rc == -1)
+		l32_err_set(err, L32_ERR_IO, "output failed");
+out:
+	request_free(&r);
+	return rc;
+}
+
+/* --text: the line is the user message (after -s's system message). */
+static json_t *
+from_text(void *arg, const char *line, size_t len, struct l32_err *err)
+{
+	struct generate *g = arg;
+	json_t *msgs = json_array();
+
+	if (g->system != NULL)
+		json_array_append_new(msgs, json_pack("{s:s, s:s}", "role", "system", "content", g->system));
+	json_array_append_new(msgs, json_pack("{s:s, s:s%}", "role", "user", "content", line, len));
+	return json_pack("{s:o}", "messages", msgs);
+}
+
+/* --raw: the first choice's text (or its tool calls as JSON). */
+static const char *
+raw_text(void *arg, json_t *resp, size_t *len)
+{
+	json_t *c = json_array_get(json_object_get(resp, "choices"), 0);
+	json_t *msg = json_object_get(c, "message"), *v;
+	static char *calls;
+
+	if ((v = json_object_get(msg, "tool_calls")) != NULL) {
+		free(calls);
+		calls = json_dumps(v, JSON_COMPACT);
+		*len = calls ? strlen(calls) : 0;
+		return calls;
+	}
+	v = msg != NULL ? json_object_get(msg, "content") : json_object_get(c, "text");
+	if (!json_is_string(v))
+		return NULL;
+	*len = json_string_length(v);
+	return json_string_value(v);
+}
+
+/* ------------------------------------------------------------------- main */
+
+static void
+fingerprint(struct generate *g, int threads)
+{
+	const char *d = l32_model_desc(g->model);
+	uint64_t h = 0xcbf29ce484222325ULL, w = l32_model_weight_bytes(g->model);
+	char buf[256];
+	size_t i, n;
+
+	n = (size_t)snprintf(buf, sizeof(buf), "%s|%s|%llu|%d", L32_VERSION, d,
+	    (unsigned long long)w, threads);
+	for (i = 0; i < n && i < sizeof(buf); i++) {
+		h ^= (unsigned char)buf[i];
+		h *= 0x100000001b3ULL;
+	}
+	snprintf(g->fingerprint, sizeof(g->fingerprint), "fp_l32_%012llx",
+	    (unsigned long long)(h & 0xffffffffffffULL));
+}
+
+static const char *
+base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	while (s != NULL && s[1] == '\0' && s > path) {  /* a directory given with a trailing slash */
+		const char *t = s - 1;
+
+		while (t > path && *t != '/')
+			t--;
+		return *t == '/' ? t + 1 : t;
+	}
+	return s != NULL ? s + 1 : path;
+}
+
+static int
+env_num(const char *name, long long lo, long long hi, long long *out)
+{
+	const char *s = getenv(name);
+
+	if (s == NULL || *s == '\0')
+		return 0;
+	if (l32_opt_num(name, s, lo, hi, out) == -1)
+		usage();
+	return 1;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "batch", required_argument, NULL, 'b' },
+		{ "chat-format", required_argument, NULL, 'F' },
+		{ "ctx", required_argument, NULL, 'c' },
+		{ "date", required_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "kv-f16", no_argument, NULL, 'K' },
+		{ "max-line", required_argument, NULL, 'L' },
+		{ "max-tokens", required_argument, NULL, 'M' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "progress", no_argument, NULL, 'p' },
+		{ "raw", no_argument, NULL, 'r' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "sse", no_argument, NULL, 'E' },
+		{ "system", required_argument, NULL, 's' },
+		{ "temperature", required_argument, NULL, 'P' },
+		{ "text", no_argument, NULL, 'T' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char *const urls[] = { "/v1/chat/completions", "/v1/completions",
+	    "/chat/completions", "/completions", NULL };
+	struct l32_filter_ops ops = { from_text, handle, raw_text, urls };
+	struct l32_filter_opts fo;
+	struct l32_ctx_params cp;
+	struct generate g;
+	struct l32_err err;
+	const char *model_arg = NULL, *date = NULL, *path;
+	const struct l32_hparams *hp;
+	long long v, ctx = 0, threads = 0, batch = 4;
+	char buf[4096], *end;
+	int ch, status, kv_f16 = 0;
+	double t, temp_opt = -1;
+
+	memset(&g, 0, sizeof(g));
+	l32_filter_opts_init(&fo);
+	l32_gen_params_init(&g.defaults);
+	env_num("L32_CTX", 16, 1 << 20, &ctx);
+	env_num("L32_THREADS", 1, 1024, &threads);
+	while ((ch = getopt_long(argc, argv, "b:c:hm:rs:t:TV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'b':
+			if (l32_opt_num("--batch", optarg, 1, 256, &batch) == -1)
+				usage();
+			break;
+		case 'c':
+			if (l32_opt_num("-c", optarg, 16, 1 << 20, &ctx) == -1)
+				usage();
+			break;
+		case 'D': date = optarg; break;
+		case 'E': fo.sse = 1; break;
+		case 'F':
+			if (strcmp(optarg, "meta") == 0)
+				g.chat_format = L32_CHAT_META;
+			else if (strcmp(optarg, "hf") != 0) {
+				warnx("--chat-format %s: expected hf or meta", optarg);
+				usage();
+			}
+			break;
+		case 'K': kv_f16 = 1; break;
+		case 'L':
+			if (l32_opt_num("--max-line", optarg, 1, 1LL << 40, &v) == -1)
+				usage();
+			fo.max_line = (size_t)v;
+			break;
+		case 'M':
+			if (l32_opt_num("--max-tokens", optarg, 1, INT32_MAX, &v) == -1)
+				usage();
+			g.defaults.max_tokens = (int32_t)v;
+			break;
+		case 'm': model_arg = optarg; break;
+		case 'P':
+			t = strtod(optarg, &end);
+			if (*optarg == '\0' || *end != '\0' || !(t >= 0 && t <= 2)) {
+				warnx("--temperature %s: expected a number from 0 to 2", optarg);
+				usage();
+			}
+			temp_opt = t;  /* applied over the model's defaults */
+			break;
+		case 'p': fo.progress = 1; break;
+		case 'r': fo.raw = 1; break;
+		case 'S':
+			if (l32_opt_num("--seed", optarg, INT64_MIN, INT64_MAX, &v) == -1)
+				usage();
+			g.defaults.seed = (uint64_t)v;
+			g.has_default_seed = 1;
+			break;
+		case 's': g.system = optarg; break;
+		case 'T': fo.text = 1; break;
+		case 't':
+			if (l32_opt_num("-t", optarg, 1, 1024, &threads) == -1)
+				usage();
+			break;
+		case 'V': printf("%s %s\n", getprogname(), L32_VERSION); return 0;
+		default: usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	l32_err_clear(&err);
+	if (l32_chat_date(date, g.date, sizeof(g.date), &err) == -1)
+		errx(L32_EXIT_USAGE, "--date: %s", err.msg);
+
+	path = l32_model_path(model_arg, buf, sizeof(buf));
+	if ((g.model = l32_model_open(path, &err)) == NULL)
+		errx(L32_EXIT_FATAL, "%s", err.msg);
+	if ((g.tok = l32_model_tokenizer(g.model)) == NULL)
+		errx(L32_EXIT_FATAL, "%s: the model holds no tokenizer", path);
+	hp = l32_model_hparams(g.model);
+	g.model_name = base_name(path);
+	l32_gen_params_from_model(&g.defaults, g.model);
+	if (temp_opt >= 0)
+		g.defaults.sampling.temperature = (float)temp_opt;
+	l32_ctx_params_init(&cp);
+	cp.n_ctx = (int32_t)(ctx > 0 ? ctx : (hp->ctx_train > 0 && hp->ctx_train < 8192 ? hp->ctx_train : 8192));
+	cp.n_seq = (int32_t)batch;
+	cp.n_threads = (int)threads;
+	cp.kv_f16 = kv_f16;
+	if ((g.engine = l32_engine_new(g.model, &cp, &err)) == NULL)
+		errx(L32_EXIT_FATAL, "%s", err.msg);
+	fingerprint(&g, cp.n_threads);
+	status = l32_filter_run(&ops, &g, &fo, argv, argc);
+	l32_engine_free(g.engine);
+	l32_model_free(g.model);
+	return status;
+}

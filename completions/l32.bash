@@ -1,0 +1,89 @@
+# bash completion for the l32 programs.
+#
+# One file serves them all: `make install` installs it under each program's
+# name in bash-completion's completions directory, and it registers the
+# completion of every program it knows when sourced.
+
+# Options each program takes (those that take an argument end with "=").
+_l32_options()
+{
+	case $1 in
+	l32-generate)
+		echo "-b= --batch= -c= --ctx= --chat-format= --date= -h --help --kv-f16"
+		echo "--max-line= --max-tokens= -m= --model= --progress -r --raw"
+		echo "--seed= --sse -s= --system= --temperature= -T --text"
+		echo "-t= --threads= -V --version"
+		;;
+	l32-tokenize)
+		echo "-B --bos -c --count --chat-format= --chunk -d --decode"
+		echo "--date= -h --help -m= --model= --max-line= -P --pieces"
+		echo "--progress -r --raw -s --special -T --text --tokenizer="
+		echo "-V --version"
+		;;
+	esac
+}
+
+# Completes file and directory names for $1, each prefixed with $2.
+_l32_files()
+{
+	local IFS=$'\n'
+
+	[[ -z $2 ]] && compopt -o filenames 2>/dev/null
+	COMPREPLY=($(compgen -P "$2" -f -- "$1"))
+}
+
+_l32()
+{
+	local cur prev prog opt opts w pre=
+	local -a words
+
+	COMPREPLY=()
+	prog=${COMP_WORDS[0]##*/}
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=
+	((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD - 1]}
+
+	# "--opt=value" arrives split at "=" (COMP_WORDBREAKS).
+	if [[ $cur == = ]]; then
+		cur=
+	elif [[ $prev == = ]] && ((COMP_CWORD > 1)); then
+		prev=${COMP_WORDS[COMP_CWORD - 2]}
+	fi
+	if [[ $cur == --*=* ]]; then  # COMP_WORDBREAKS without "=": keep the prefix
+		prev=${cur%%=*}
+		pre=$prev=
+		cur=${cur#*=}
+	fi
+
+	case $prev in
+	--chat-format)
+		COMPREPLY=($(compgen -P "$pre" -W "hf meta" -- "$cur"))
+		return
+		;;
+	--date)
+		COMPREPLY=($(compgen -P "$pre" -W "today" -- "$cur"))
+		return
+		;;
+	-m | --model | --tokenizer)
+		_l32_files "$cur" "$pre"
+		return
+		;;
+	esac
+	opts=$(_l32_options "$prog")
+	for opt in $opts; do  # another option that takes an argument
+		[[ $opt == "$prev=" ]] && return
+	done
+
+	if [[ $cur == -* ]]; then
+		words=()
+		for opt in $opts; do
+			w=${opt%=}
+			words+=("$w")
+		done
+		COMPREPLY=($(compgen -W "${words[*]}" -- "$cur"))
+		return
+	fi
+	_l32_files "$cur"
+}
+
+complete -F _l32 l32-generate l32-tokenize

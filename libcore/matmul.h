@@ -1,0 +1,77 @@
+/*
+ * matmul.h - the one seam for products with weight matrices.
+ *
+ *   y[n, w->rows] = x[n, w->cols] · Wᵀ
+ *
+ * Few tokens (decode): dot products of each stored row with each token,
+ * straight from the mapping, through the per-type kernel table.  Many
+ * tokens (prefill, batches): a panel of weight rows at a time is widened to
+ * f32 and multiplied on BLIS; F32 weights go to BLIS as they are.
+ *
+ * The kernel table starts with quant.c's scalar reference code; faster
+ * kernels for a type (vectorised, or splitting rows over threads) replace
+ * its entries through l32_kernels_set, and callers do not change.
+ */
+#ifndef L32_MATMUL_H
+#define L32_MATMUL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "quant.h"
+
+/* Rows r0..r1-1 of w times each of n tokens: y[t * ldy + r] = row r · x[t * w->cols ..]. */
+typedef void (*l32_rows_fn)(const struct l32_tensor *w, int64_t r0, int64_t r1,
+    const float *x, int64_t n, float *y, int64_t ldy);
+
+struct l32_kernels {
+	l32_dequant_fn dequant; /* one row (cols values) to f32 */
+	l32_dot_fn dot;         /* one row · x */
+	l32_rows_fn rows;       /* a range of rows times a few tokens */
+};
+
+/* The kernels of a type; NULL when the type cannot be computed with. */
+const struct l32_kernels *l32_kernels_get(enum l32_type type);
+/* Replaces the kernels of a type (at start-up, before any context runs).
+ * A NULL member keeps the current one. */
+void l32_kernels_set(enum l32_type type, const struct l32_kernels *k);
+
+/* The generic rows kernel: a loop over the type's dot kernel. */
+void l32_rows_generic(const struct l32_tensor *w, int64_t r0, int64_t r1,
+    const float *x, int64_t n, float *y, int64_t ldy);
+
+/* Scratch for l32_matmul; one per context (per thread, later). */
+struct l32_mm {
+	float *panel;        /* (panel_floats) widened weight rows */
+	size_t panel_floats;
+	int64_t gemm_min;    /* tokens from which BLIS is used */
+};
+
+/* Bytes of scratch l32_mm_init takes for matrices of up to max_cols. */
+size_t l32_mm_bytes(int64_t max_cols);
+int l32_mm_init(struct l32_mm *mm, int64_t max_cols, struct l32_err *err);
+void l32_mm_free(struct l32_mm *mm);
+
+/* Checks that w can be multiplied: a known type, a row length that is a
+ * whole number of blocks, rows far enough apart.  Names the tensor. */
+int l32_matmul_check(const struct l32_tensor *w, struct l32_err *err);
+
+/* y[n, w->rows] = x[n, w->cols] · Wᵀ; x and y row-major and contiguous.
+ * w must have passed l32_matmul_check. */
+int l32_matmul(const struct l32_tensor *w, const float *x, int64_t n, float *y,
+    struct l32_mm *mm, struct l32_err *err);
+
+/* c (m, n) := alpha * a (m, k) · b, all row-major with leading dimensions
+ * lda, ldb, ldc.  b is (k, n), or when trans_b is set, stored (n, k) and
+ * used transposed.  The BLIS call behind every product in libcore. */
+void l32_sgemm(int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+    const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+    int64_t ldc);
+/* Threads BLIS may use (n >= 1). */
+void l32_matmul_set_threads(int n);
+
+/* Row r of w as f32 (w->cols values): the embedding lookup. */
+int l32_tensor_row_f32(const struct l32_tensor *w, int64_t r, float *out);
+
+#endif
