@@ -70,6 +70,8 @@ read_role(const json_t *jm, struct chat_msg *m, const char *at, struct l32_err *
 		{ "system", CHAT_SYSTEM }, { "user", CHAT_USER },
 		{ "assistant", CHAT_ASSISTANT }, { "tool", CHAT_TOOL },
 		{ "ipython", CHAT_IPYTHON },
+		/* OpenAI's newer name for system instructions */
+		{ "developer", CHAT_SYSTEM },
 	};
 	char param[128];
 	const json_t *r = json_object_get(jm, "role");
@@ -83,12 +85,12 @@ read_role(const json_t *jm, struct chat_msg *m, const char *at, struct l32_err *
 	for (i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
 		if (strcmp(json_string_value(r), roles[i].name) == 0) {
 			m->role = roles[i].role;
-			m->role_name = roles[i].name;
+			m->role_name = m->role == CHAT_SYSTEM ? "system" : roles[i].name;
 			return 0;
 		}
 	}
 	return bad(err, L32_ERR_INVALID, param, "unknown role \"%.40s\" "
-	    "(expected system, user, assistant, tool or ipython)", json_string_value(r));
+	    "(expected system, developer, user, assistant, tool or ipython)", json_string_value(r));
 }
 
 static int

@@ -369,8 +369,11 @@ run --max-line 0 </dev/null
 status "usage: --max-line 0 exits 2" 2
 
 run --version </dev/null
-echo "l32-tokenize $(sed -n 's/^#define L32_VERSION "\(.*\)"$/\1/p' libcore/l32_filter.h)" >"$T/exp"
-bytes "version: printed" "$T/exp" "$T/out"
+if grep -qx 'l32-tokenize [0-9][0-9.]*' "$T/out"; then
+	ok "version: printed"
+else
+	bad "version: printed" "$(cat "$T/out")"
+fi
 status "version: exits 0" 0
 
 # Fatal errors: one message naming the file, exit 3.  (Not through run,
