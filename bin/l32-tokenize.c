@@ -31,7 +31,7 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: %s [-0BcdhPrsV] [--chat-format hf|meta] [--chunk] [--date DATE]\n"
+	    "usage: %s [-BcdhPrsTV] [--chat-format hf|meta] [--chunk] [--date DATE]\n"
 	    "       [--max-line BYTES] [--progress] [-m MODEL | --tokenizer FILE] [file ...]\n",
 	    getprogname());
 	exit(L32_EXIT_USAGE);
@@ -93,8 +93,11 @@ encode_text(struct tokenize *t, json_t *body, struct l32_err *err)
 	int special = (t->flags & L32_TOKENIZE_SPECIAL) != 0;
 	unsigned flags;
 
-	if (!json_is_string(v))
-		return l32_err_param(err, L32_ERR_INVALID, key, "%s must be a string", key);
+	if (!json_is_string(v)) {
+		l32_err_param(err, L32_ERR_INVALID, key, "%s must be a string", key);
+		err->code = "invalid_type";
+		return -1;
+	}
 	if (l32_json_get_bool(body, "special", &special, err) == -1)
 		return -1;
 	flags = (t->flags & ~(unsigned)L32_TOKENIZE_SPECIAL) | (special ? L32_TOKENIZE_SPECIAL : 0);
@@ -294,7 +297,7 @@ main(int argc, char *argv[])
 
 	memset(&t, 0, sizeof(t));
 	l32_filter_opts_init(&fo);
-	while ((ch = getopt_long(argc, argv, "BcdhL:m:PrsTV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "Bcdhm:PrsTV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'B': t.flags |= L32_TOKENIZE_BOS; break;
 		case 'C': t.flags |= L32_TOKENIZE_CHUNK; break;

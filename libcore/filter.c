@@ -270,6 +270,8 @@ emit_error(struct l32_filter *f, const struct l32_err *err)
 		snprintf(id, sizeof(id), "batch_req_%016llx", (unsigned long long)f->hash);
 		line = json_pack("{s:s, s:O, s:n, s:o, s:I}", "id", id,
 		    "custom_id", f->custom_id, "response", "error", e, "line", (json_int_t)f->lineno);
+		if (line != NULL && f->metadata != NULL)
+			json_object_set(line, "metadata", f->metadata);
 	} else {
 		line = json_pack("{s:o, s:I}", "error", e, "line", (json_int_t)f->lineno);
 		if (line != NULL)
@@ -403,7 +405,7 @@ parse_line(struct l32_filter *f, const char *s, size_t n, struct l32_err *err)
 		return NULL;
 	}
 	note_echo(f, obj);
-	if (json_object_get(obj, "custom_id") != NULL && json_object_get(obj, "body") != NULL) {
+	if (f->custom_id != NULL && json_object_get(obj, "body") != NULL) {
 		body = unwrap_batch(f, obj, err);
 		json_decref(obj);
 		return body;
@@ -518,6 +520,14 @@ l32_filter_run(const struct l32_filter_ops *ops, void *arg,
 
 /* ------------------------------------------------------------ JSON helpers */
 
+static int
+type_error(struct l32_err *err, const char *key, const char *what)
+{
+	l32_err_param(err, L32_ERR_INVALID, key, "%s must be %s", key, what);
+	err->code = "invalid_type";
+	return -1;
+}
+
 int
 l32_json_get_int(json_t *obj, const char *key, long long lo, long long hi,
     long long *out, struct l32_err *err)
@@ -532,7 +542,7 @@ l32_json_get_int(json_t *obj, const char *key, long long lo, long long hi,
 	else if (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v))
 		d = json_real_value(v);
 	else
-		return l32_err_param(err, L32_ERR_INVALID, key, "%s must be an integer", key);
+		return type_error(err, key, "an integer");
 	if (d < (double)lo || d > (double)hi)
 		return l32_err_param(err, L32_ERR_INVALID, key,
 		    "%s is %.0f; it must be between %lld and %lld", key, d, lo, hi);
@@ -550,7 +560,7 @@ l32_json_get_num(json_t *obj, const char *key, double lo, double hi,
 	if (v == NULL || json_is_null(v))
 		return 0;
 	if (!json_is_number(v))
-		return l32_err_param(err, L32_ERR_INVALID, key, "%s must be a number", key);
+		return type_error(err, key, "a number");
 	d = json_number_value(v);
 	if (!(d >= lo && d <= hi))
 		return l32_err_param(err, L32_ERR_INVALID, key,
@@ -567,7 +577,7 @@ l32_json_get_bool(json_t *obj, const char *key, int *out, struct l32_err *err)
 	if (v == NULL || json_is_null(v))
 		return 0;
 	if (!json_is_boolean(v))
-		return l32_err_param(err, L32_ERR_INVALID, key, "%s must be true or false", key);
+		return type_error(err, key, "true or false");
 	*out = json_is_true(v);
 	return 0;
 }
@@ -581,7 +591,7 @@ l32_json_get_str(json_t *obj, const char *key, const char **out,
 	if (v == NULL || json_is_null(v))
 		return 0;
 	if (!json_is_string(v))
-		return l32_err_param(err, L32_ERR_INVALID, key, "%s must be a string", key);
+		return type_error(err, key, "a string");
 	*out = json_string_value(v);
 	if (len != NULL)
 		*len = json_string_length(v);

@@ -163,7 +163,12 @@ fill(struct l32_linereader *r, struct l32_err *err)
 				if (first != 0x1f)
 					r->gzip = 0;
 				else {  /* wait for the second byte */
-					if ((n = read(r->fd, r->raw + 1, RAW_CHUNK - 1)) == -1)
+					do
+						n = read(r->fd, r->raw + 1, RAW_CHUNK - 1);
+					while (n == -1 && errno == EINTR && !l32_filter_stopping());
+					if (n == -1 && errno == EINTR)
+						n = 0;
+					if (n == -1)
 						return l32_err_set(err, L32_ERR_IO, "%s: %s", r->name, strerror(errno));
 					r->raw[0] = first;
 					r->raw_off = 0;
@@ -242,7 +247,8 @@ l32_linereader_next(struct l32_linereader *r, const char **line, size_t *len,
 		if ((rc = fill(r, err)) == -1)
 			return -1;
 		if (rc == 0) {
-			if (r->len == r->off && !*too_long)
+			/* A line cut short by SIGINT/SIGTERM is not answered. */
+			if ((r->len == r->off && !*too_long) || l32_filter_stopping())
 				return 0;
 			/* A last line without its newline. */
 			if (grow(r, 1) == -1)

@@ -68,6 +68,8 @@ tok_quote(char *dst, size_t cap, const void *p, size_t n)
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = p;
 	size_t i, o = 0;
+	uint32_t cp;
+	int k;
 
 	if (cap < 8)
 		return "";
@@ -79,7 +81,15 @@ tok_quote(char *dst, size_t cap, const void *p, size_t n)
 			o += 3;
 			break;
 		}
-		if (c >= 0x20 && c < 0x7F && c != '\\' && c != '"') {
+		/* Well-formed UTF-8 stays readable; other bytes become \xNN. */
+		if (c >= 0x80 && (k = l32_utf8_decode(s + i, n - i, &cp)) > 0) {
+			memcpy(dst + o, s + i, (size_t)k);
+			o += (size_t)k;
+			i += (size_t)k - 1;
+		} else if (c >= 0x20 && c < 0x7F && c != '\\' && c != '"') {
+			dst[o++] = (char)c;
+		} else if (c == '\\' || c == '"') {
+			dst[o++] = '\\';
 			dst[o++] = (char)c;
 		} else {
 			dst[o++] = '\\';

@@ -333,10 +333,10 @@ LONG=$(printf '%0400d' 0)
 	echo '  '                                  # 3 blank: skipped
 	printf '{"text":"\377"}\n'                 # 4 invalid_encoding
 	echo '[1,2]'                               # 5 invalid_type
-	echo '{"text":5}'                          # 6 invalid_value (text)
+	echo '{"text":5}'                          # 6 invalid_type (text)
 	echo "{\"text\":\"$LONG\"}"                # 7 line_too_long
 	echo '{"nothing":1}'                       # 8 invalid_value
-	echo '{"text":"a","special":"yes"}'        # 9 invalid_value (special)
+	echo '{"text":"a","special":"yes"}'        # 9 invalid_type (special)
 	echo '{"text":"a","text":"b"}'             # 10 invalid_json (duplicate key)
 	printf '%s' "$HELLO"                       # 11 ok, no final newline
 } >"$T/in"
@@ -344,8 +344,8 @@ run --max-line 300 <"$T/in"
 jqtrue "errors: one line per request, in order" \
     '[.[] | .line] == [null, 2, 4, 5, 6, 7, 8, 9, 10, null]' "$T/out"
 jqtrue "errors: codes" '[.[] | .error.code] == [null, "invalid_json",
-    "invalid_encoding", "invalid_type", "invalid_value", "line_too_long",
-    "invalid_value", "invalid_value", "invalid_json", null]' "$T/out"
+    "invalid_encoding", "invalid_type", "invalid_type", "line_too_long",
+    "invalid_value", "invalid_type", "invalid_json", null]' "$T/out"
 jqtrue "errors: params" '[.[] | .error.param] ==
     [null, null, null, null, "text", null, "text", "special", null, null]' "$T/out"
 jqtrue "errors: shape" '[.[] | select(.error) | .error | keys] | unique ==
@@ -357,6 +357,10 @@ if grep -q '^l32-tokenize: <stdin>:2: ' "$T/err" && [ "$(wc -l <"$T/err")" -eq 8
 else
 	bad "errors: one message per bad line on stderr" "$(head -c 300 "$T/err")"
 fi
+# custom_id null: not a Batch line; answered in place, the stream goes on.
+printf '%s\n' '{"custom_id":null,"body":{"text":"a"}}' "$HELLO" | run
+jqtrue "errors: null custom_id answered in place" \
+    'length == 2 and .[0].error.line == null and .[0].line == 1 and .[1].count == 2' "$T/out"
 
 # ------------------------------------------------------------- the program
 

@@ -1,0 +1,90 @@
+/*
+ * kernels.h - the fast kernels behind matmul.h's table, one set per
+ * instruction set (cpu.h), and the 8-bit activation blocks they share.
+ *
+ * For the block types the activations of a token are quantized once per
+ * product ("xq"), and each stored block meets them in integer dot
+ * products, as llama.cpp does:
+ *   L32_XQ_Q8   blocks of 32 (for Q8_0, Q4_0, Q5_0, Q5_1)
+ *   L32_XQ_Q8K  blocks of 256 with the sum of every 16 (for the K-quants)
+ * A block of 32 or 256 values x gets d = max|x| / 127 and
+ * q = round-half-even(x / d) (q = 0 when d = 0), computed identically on
+ * every path, so the quantized activations are the same bytes everywhere.
+ *
+ * One token's xq, l32_xq_bytes(kind, cols) bytes (a multiple of 64):
+ *   int8  qs[cols]                      (64-aligned)
+ *   float d[cols / block]
+ *   int16 sum[cols / 32] (Q8) or sum[cols / 16] (Q8K), sums of qs
+ *
+ * Every kernel computes each (row, token) pair with the same sequence of
+ * operations whatever the rows and tokens around it: a token's result does
+ * not depend on the batch it is in, nor on how rows are split over threads.
+ */
+#ifndef L32_KERNELS_H
+#define L32_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cpu.h"
+#include "matmul.h"
+
+enum l32_xq_kind {
+	L32_XQ_NONE = 0, /* f32 activations as they are */
+	L32_XQ_Q8,
+	L32_XQ_Q8K,
+};
+
+/* A view of one token's xq. */
+struct l32_xq {
+	const int8_t *qs;   /* (cols) */
+	const float *d;     /* (cols / block) */
+	const int16_t *sum; /* (cols / 32) or (cols / 16) */
+};
+
+/* Values per block of a kind (32, 256); 0 for L32_XQ_NONE. */
+int l32_xq_block(enum l32_xq_kind kind);
+/* Bytes of one token's xq; cols must be a multiple of the block. */
+size_t l32_xq_bytes(enum l32_xq_kind kind, int64_t cols);
+void l32_xq_view(enum l32_xq_kind kind, const void *xp, int64_t cols, struct l32_xq *v);
+/* The portable quantizer: one token's cols values to xp. */
+void l32_xq_quantize(enum l32_xq_kind kind, const float *x, int64_t cols, void *xp);
+/* d * q of each value (for tests). */
+void l32_xq_dequant(enum l32_xq_kind kind, const void *xp, int64_t cols, float *out);
+
+/* Rows r0..r1-1 of w times n tokens of xq, token t at xp + t * l32_xq_bytes:
+ * y[t * ldy + r] = row r · x_t. */
+typedef void (*l32_rows_xq_fn)(const struct l32_tensor *w, int64_t r0, int64_t r1,
+    const void *xp, int64_t n, float *y, int64_t ldy);
+/* Quantizes one token (cols values) to xq. */
+typedef void (*l32_xq_quantize_fn)(const float *x, int64_t cols, void *xp);
+
+/* The kernels of one weight type on one ISA. */
+struct l32_kernel_set {
+	l32_dequant_fn dequant;  /* bit-identical to quant.c's */
+	l32_dot_fn dot;          /* quantizes x block by block when xq is set */
+	l32_rows_fn rows;        /* f32 x; quantizes it first when xq is set */
+	enum l32_xq_kind xq;     /* L32_XQ_NONE: no quantized form */
+	l32_xq_quantize_fn quantize;
+	l32_rows_xq_fn rows_xq;
+};
+
+/* The kernels of type on isa, which this CPU must run; -1 when the ISA has
+ * none of its own for the type (fill then holds the portable ones, or
+ * nothing for a type without kernels). */
+int l32_kernels_for(enum l32_isa isa, enum l32_type type, struct l32_kernel_set *ks);
+
+/* Installs the kernels of the ISA named by L32_ISA (default: the best this
+ * CPU runs) into matmul.h's table.  Runs once; later calls return the first
+ * outcome.  Fails (changing nothing) when L32_ISA names an unknown ISA or
+ * one this CPU cannot run. */
+int l32_kernels_init(struct l32_err *err);
+/* The ISA l32_kernels_init installed (portable before it ran). */
+enum l32_isa l32_kernels_isa(void);
+
+/* Per-ISA tables, defined in kernels-avx2.c and kernels-avx512.c.  Only to
+ * be called when the CPU runs that ISA. */
+int l32_kernels_avx2(enum l32_type type, struct l32_kernel_set *ks);
+int l32_kernels_avx512(enum l32_type type, struct l32_kernel_set *ks);
+
+#endif
