@@ -25,8 +25,9 @@ struct generate {
 	const char *system;         /* -s: system message for --text */
 	struct l32_gen_params defaults;
 	int has_default_seed;
-	/* the request being answered */
-	struct request *req;
+	/* requests held by the request loop: waiting for sequence slots, then
+	 * running, in input order */
+	struct request *waiting, *running;
 };
 
 /* One request, parsed. */
@@ -41,10 +42,11 @@ struct request {
 	struct l32_gen_choice *choices;
 	char id[48];
 	long long created;
-	int stream_started;         /* role chunk sent, per choice bit */
-	unsigned char *started;     /* (n) */
-	struct l32_filter *f;
+	unsigned char *started;     /* (n) role chunk sent */
+	struct l32_ticket *ticket;  /* where its answers go */
+	struct l32_job *job;
 	struct generate *gen;
+	struct request *next;
 };
 
 static void __attribute__((noreturn))
@@ -268,7 +270,7 @@ emit_completion(struct request *r)
 		json_array_append_new(arr, choice_json(r, i));
 	json_object_set_new(resp, "choices", arr);
 	json_object_set_new(resp, "usage", usage_json(r));
-	return l32_filter_emit(r->f, resp);
+	return l32_ticket_emit(r->ticket, resp);
 }
 
 /* One chat.completion.chunk (or text_completion chunk) with one choice. */
@@ -280,7 +282,7 @@ emit_chunk(struct request *r, json_t *choice)
 	json_object_set_new(resp, "choices", json_pack("[o]", choice));
 	if (r->include_usage)
 		json_object_set_new(resp, "usage", json_null());
-	return l32_filter_emit(r->f, resp);
+	return l32_ticket_emit(r->ticket, resp);
 }
 
 static json_t *
@@ -364,10 +366,10 @@ finish_stream(struct request *r)
 		resp = envelope(r, r->chat ? "chat.completion.chunk" : "text_completion");
 		json_object_set_new(resp, "choices", json_array());
 		json_object_set_new(resp, "usage", usage_json(r));
-		if (l32_filter_emit(r->f, resp) == -1)
+		if (l32_ticket_emit(r->ticket, resp) == -1)
 			return -1;
 	}
-	return l32_filter_emit_done(r->f);
+	return l32_ticket_emit_done(r->ticket);
 }
 
 /* --------------------------------------------------------------- requests */
@@ -424,44 +426,113 @@ request_free(struct request *r)
 {
 	int32_t i;
 
+	l32_job_free(r->job);
 	for (i = 0; r->choices != NULL && i < r->g.p.n; i++)
 		l32_gen_choice_free(&r->choices[i]);
 	free(r->choices);
 	free(r->started);
 	l32_tokens_free(&r->prompt);
 	l32_genreq_free(&r->g);
+	json_decref(r->body);
+	free(r);
+}
+
+/* Appends r to a list kept in input order. */
+static void
+enqueue(struct request **list, struct request *r)
+{
+	while (*list != NULL)
+		list = &(*list)->next;
+	r->next = NULL;
+	*list = r;
+}
+
+/* Requests wait, in input order, for enough free sequence slots. */
+static int
+start_waiting(struct generate *g)
+{
+	struct request *r;
+	struct l32_err err;
+
+	while ((r = g->waiting) != NULL && l32_engine_free_slots(g->engine) >= r->g.p.n) {
+		g->waiting = r->next;
+		l32_err_clear(&err);
+		r->job = l32_job_start(g->engine, r->prompt.ids, r->prompt.n, &r->g.p, r->choices,
+		    r->stream ? on_stream : NULL, r, &err);
+		if (r->job == NULL) {
+			if (err.kind == L32_ERR_IO)
+				return -1;
+			l32_ticket_fail(r->ticket, &err);
+			request_free(r);
+			continue;
+		}
+		enqueue(&g->running, r);
+	}
+	return 0;
+}
+
+/* Answers the requests whose choices are all done. */
+static int
+finish_done(struct generate *g)
+{
+	struct request **pp = &g->running, *r;
+	int rc;
+
+	while ((r = *pp) != NULL) {
+		if (!l32_job_done(r->job)) {
+			pp = &r->next;
+			continue;
+		}
+		*pp = r->next;
+		rc = r->stream ? finish_stream(r) : emit_completion(r);
+		l32_ticket_finish(r->ticket);
+		request_free(r);
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* The request loop's step: start what can start, decode one token for
+ * every running choice of every request, answer what finished. */
+static int
+step(void *arg, struct l32_err *err)
+{
+	struct generate *g = arg;
+
+	if (start_waiting(g) == -1)
+		return l32_err_set(err, L32_ERR_IO, "output failed");
+	if (l32_engine_busy(g->engine) && l32_engine_step(g->engine, err) == -1)
+		return -1;
+	if (finish_done(g) == -1 || start_waiting(g) == -1)
+		return l32_err_set(err, L32_ERR_IO, "output failed");
+	return 0;
 }
 
 static int
 handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err)
 {
 	struct generate *g = arg;
-	struct request r;
-	int rc = -1;
+	struct request *r;
 
-	memset(&r, 0, sizeof(r));
-	r.body = body;
-	r.f = f;
-	r.gen = g;
-	if (prepare(g, &r, f, err) == -1)
-		goto out;
-	r.choices = calloc((size_t)r.g.p.n, sizeof(*r.choices));
-	r.started = calloc((size_t)r.g.p.n, 1);
-	if (r.choices == NULL || r.started == NULL) {
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
+	r->body = json_incref(body);  /* stop strings point into it */
+	r->gen = g;
+	if (prepare(g, r, f, err) == -1)
+		goto fail;
+	r->choices = calloc((size_t)r->g.p.n, sizeof(*r->choices));
+	r->started = calloc((size_t)r->g.p.n, 1);
+	if (r->choices == NULL || r->started == NULL) {
 		l32_err_set(err, L32_ERR_NOMEM, "out of memory");
-		goto out;
+		goto fail;
 	}
-	if (l32_generate(g->engine, r.prompt.ids, r.prompt.n, &r.g.p, r.choices,
-	    r.stream ? on_stream : NULL, &r, err) == -1)
-		goto out;
-	for (int32_t i = 0; i < r.g.p.n; i++)
-		l32_filter_count_tokens(f, (long)r.choices[i].ids.n);
-	rc = r.stream ? finish_stream(&r) : emit_completion(&r);
-	if (rc == -1)
-		l32_err_set(err, L32_ERR_IO, "output failed");
-out:
-	request_free(&r);
-	return rc;
+	r->ticket = l32_filter_hold(f);
+	enqueue(&g->waiting, r);
+	return start_waiting(g) == -1 ? l32_err_set(err, L32_ERR_IO, "output failed") : 0;
+fail:
+	request_free(r);
+	return -1;
 }
 
 /* --text: the line is the user message (after -s's system message). */
@@ -571,7 +642,7 @@ main(int argc, char *argv[])
 	};
 	static const char *const urls[] = { "/v1/chat/completions", "/v1/completions",
 	    "/chat/completions", "/completions", NULL };
-	struct l32_filter_ops ops = { from_text, handle, raw_text, urls };
+	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step };
 	struct l32_filter_opts fo;
 	struct l32_ctx_params cp;
 	struct generate g;
@@ -670,7 +741,20 @@ main(int argc, char *argv[])
 	if ((g.engine = l32_engine_new(g.model, &cp, &err)) == NULL)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
 	fingerprint(&g, cp.n_threads);
+	fo.max_inflight = (int)batch;
 	status = l32_filter_run(&ops, &g, &fo, argv, argc);
+	while (g.waiting != NULL) {  /* stopped by a signal */
+		struct request *r = g.waiting;
+
+		g.waiting = r->next;
+		request_free(r);
+	}
+	while (g.running != NULL) {
+		struct request *r = g.running;
+
+		g.running = r->next;
+		request_free(r);
+	}
 	l32_engine_free(g.engine);
 	l32_model_free(g.model);
 	return status;

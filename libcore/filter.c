@@ -16,16 +16,32 @@
 #include "l32.h"
 #include "linereader.h"
 
+/* One request from the moment its line is read until its last answer is
+ * written.  Answers leave in input order: a ticket behind an unfinished one
+ * keeps its output until it reaches the head of the queue. */
+struct l32_ticket {
+	struct l32_filter *f;
+	const char *file;          /* input name (owned by the filter) */
+	long lineno;
+	json_t *req_id, *custom_id, *metadata;  /* echoed on every answer */
+	int batch;                 /* came in an OpenAI Batch line */
+	uint64_t hash;             /* of the line, for deterministic ids */
+	int held;                  /* answered later, by l32_ticket_finish/fail */
+	int done;
+	struct l32_buf pending;    /* output waiting for the tickets before it */
+	struct l32_ticket *next;
+};
+
 struct l32_filter {
 	const struct l32_filter_ops *ops;
 	void *arg;
 	const struct l32_filter_opts *opts;
 	struct l32_linereader *in;
-	long lineno;
-	/* the request being answered */
-	json_t *req_id, *custom_id, *metadata;
-	int batch;
-	uint64_t hash;
+	char **names;              /* (n_names) input names, for messages */
+	int n_names;
+	struct l32_ticket *head, *tail;  /* requests in input order */
+	struct l32_ticket *cur;    /* the one being handled */
+	int n_held;                /* held tickets not yet finished */
 	/* counts */
 	long n_ok, n_err, n_tokens;
 	int out_failed;
@@ -68,7 +84,7 @@ l32_filter_opts_init(struct l32_filter_opts *o)
 long
 l32_filter_lineno(const struct l32_filter *f)
 {
-	return f->lineno;
+	return f->cur != NULL ? f->cur->lineno : 0;
 }
 
 void
@@ -80,7 +96,7 @@ l32_filter_count_tokens(struct l32_filter *f, long n)
 uint64_t
 l32_filter_request_hash(const struct l32_filter *f)
 {
-	return f->hash;
+	return f->cur != NULL ? f->cur->hash : 0;
 }
 
 long long
@@ -128,9 +144,25 @@ write_line(struct l32_filter *f, const char *s, size_t n)
 	return 0;
 }
 
+/* A ticket's output line: straight out at the head of the queue, kept
+ * for later behind it. */
 static int
-write_json(struct l32_filter *f, json_t *obj)
+ticket_line(struct l32_ticket *t, const char *s, size_t n)
 {
+	if (t == t->f->head)
+		return write_line(t->f, s, n);
+	if (l32_buf_append(&t->pending, s, n) == -1 || l32_buf_append(&t->pending, "\n", 1) == -1) {
+		warnx("out of memory keeping an answer");
+		t->f->out_failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+write_json(struct l32_ticket *t, json_t *obj)
+{
+	struct l32_filter *f = t->f;
 	char *s;
 	int rc;
 
@@ -149,26 +181,33 @@ write_json(struct l32_filter *f, json_t *obj)
 			f->out_failed = 1;
 			return -1;
 		}
-		rc = write_line(f, f->line.data, f->line.len);
+		rc = ticket_line(t, f->line.data, f->line.len);
 	} else
-		rc = write_line(f, s, strlen(s));
+		rc = ticket_line(t, s, strlen(s));
 	free(s);
 	return rc;
 }
 
 int
+l32_ticket_emit_done(struct l32_ticket *t)
+{
+	if (!t->f->opts->sse || t->f->opts->raw)
+		return 0;
+	return ticket_line(t, "data: [DONE]\n", 13);
+}
+
+int
 l32_filter_emit_done(struct l32_filter *f)
 {
-	if (!f->opts->sse || f->opts->raw)
-		return 0;
-	return write_line(f, "data: [DONE]\n", 13);
+	return l32_ticket_emit_done(f->cur);
 }
 
 /* --raw: text on one line; backslash, newline and carriage return escaped
  * as \\, \n and \r so every answer stays one line. */
 static int
-write_raw(struct l32_filter *f, const char *s, size_t n)
+write_raw(struct l32_ticket *t, const char *s, size_t n)
 {
+	struct l32_filter *f = t->f;
 	size_t i;
 
 	l32_buf_reset(&f->line);
@@ -183,56 +222,70 @@ write_raw(struct l32_filter *f, const char *s, size_t n)
 		if (e != NULL ? l32_buf_puts(&f->line, e) : l32_buf_append(&f->line, s + i, 1))
 			return -1;
 	}
-	return write_line(f, f->line.data ? f->line.data : "", f->line.len);
+	return ticket_line(t, f->line.data ? f->line.data : "", f->line.len);
 }
 
 static void
-add_echo(struct l32_filter *f, json_t *obj)
+add_echo(struct l32_ticket *t, json_t *obj)
 {
-	if (f->req_id != NULL)
-		json_object_set(obj, "id", f->req_id);
-	if (f->custom_id != NULL)
-		json_object_set(obj, "custom_id", f->custom_id);
-	if (f->metadata != NULL)
-		json_object_set(obj, "metadata", f->metadata);
+	if (t->req_id != NULL)
+		json_object_set(obj, "id", t->req_id);
+	if (t->custom_id != NULL)
+		json_object_set(obj, "custom_id", t->custom_id);
+	if (t->metadata != NULL)
+		json_object_set(obj, "metadata", t->metadata);
 }
 
 int
-l32_filter_emit(struct l32_filter *f, json_t *resp)
+l32_ticket_emit(struct l32_ticket *t, json_t *resp)
 {
+	struct l32_filter *f = t->f;
 	json_t *line;
 	char id[40];
 	int rc;
 
+	if (resp == NULL) {
+		warnx("out of memory building an answer");
+		f->out_failed = 1;
+		return -1;
+	}
 	if (f->opts->raw) {
 		const char *s = NULL;
 		size_t n = 0;
 
 		if (f->ops->raw_text != NULL)
 			s = f->ops->raw_text(f->arg, resp, &n);
-		rc = s != NULL ? write_raw(f, s, n) : 0;
+		rc = s != NULL ? write_raw(t, s, n) : 0;
 		json_decref(resp);
 		return rc;
 	}
-	if (!f->batch) {
-		add_echo(f, resp);
-		rc = write_json(f, resp);
+	if (!t->batch) {
+		add_echo(t, resp);
+		rc = write_json(t, resp);
 		json_decref(resp);
 		return rc;
 	}
 	/* OpenAI Batch output line */
-	snprintf(id, sizeof(id), "batch_req_%016llx", (unsigned long long)f->hash);
+	snprintf(id, sizeof(id), "batch_req_%016llx", (unsigned long long)t->hash);
 	line = json_pack("{s:s, s:O, s:{s:i, s:s+, s:o}, s:n}",
-	    "id", id, "custom_id", f->custom_id,
+	    "id", id, "custom_id", t->custom_id,
 	    "response", "status_code", 200, "request_id", "req_", id + 10, "body", resp,
 	    "error");
-	if (line == NULL)
+	if (line == NULL) {
+		f->out_failed = 1;
 		return -1;
-	if (f->metadata != NULL)
-		json_object_set(line, "metadata", f->metadata);
-	rc = write_json(f, line);
+	}
+	if (t->metadata != NULL)
+		json_object_set(line, "metadata", t->metadata);
+	rc = write_json(t, line);
 	json_decref(line);
 	return rc;
+}
+
+int
+l32_filter_emit(struct l32_filter *f, json_t *resp)
+{
+	return l32_ticket_emit(f->cur, resp);
 }
 
 static const char *
@@ -250,36 +303,39 @@ default_code(const struct l32_err *err)
 
 /* The error line for a failed request (or a Batch output line carrying it). */
 static int
-emit_error(struct l32_filter *f, const struct l32_err *err)
+emit_error(struct l32_ticket *t, const struct l32_err *err)
 {
+	struct l32_filter *f = t->f;
 	json_t *e, *line;
 	char id[40];
 	int rc;
 
 	f->n_err++;
-	warnx("%s:%ld: %s", l32_linereader_name(f->in), f->lineno, err->msg);
+	warnx("%s:%ld: %s", t->file, t->lineno, err->msg);
 	if (f->opts->raw)  /* keep one line per request */
-		return write_line(f, "", 0);
+		return ticket_line(t, "", 0);
 	e = json_pack("{s:s, s:s, s:o, s:s}", "message", err->msg,
 	    "type", err->kind == L32_ERR_NOMEM ? "server_error" : "invalid_request_error",
 	    "param", err->param[0] ? json_string(err->param) : json_null(),
 	    "code", default_code(err));
 	if (e == NULL)
 		return -1;
-	if (f->batch) {
-		snprintf(id, sizeof(id), "batch_req_%016llx", (unsigned long long)f->hash);
+	if (t->batch) {
+		snprintf(id, sizeof(id), "batch_req_%016llx", (unsigned long long)t->hash);
 		line = json_pack("{s:s, s:O, s:n, s:o, s:I}", "id", id,
-		    "custom_id", f->custom_id, "response", "error", e, "line", (json_int_t)f->lineno);
-		if (line != NULL && f->metadata != NULL)
-			json_object_set(line, "metadata", f->metadata);
+		    "custom_id", t->custom_id, "response", "error", e, "line", (json_int_t)t->lineno);
+		if (line != NULL && t->metadata != NULL)
+			json_object_set(line, "metadata", t->metadata);
 	} else {
-		line = json_pack("{s:o, s:I}", "error", e, "line", (json_int_t)f->lineno);
+		line = json_pack("{s:o, s:I}", "error", e, "line", (json_int_t)t->lineno);
 		if (line != NULL)
-			add_echo(f, line);
+			add_echo(t, line);
 	}
-	if (line == NULL)
+	if (line == NULL) {
+		f->out_failed = 1;
 		return -1;
-	rc = write_json(f, line);
+	}
+	rc = write_json(t, line);
 	json_decref(line);
 	return rc;
 }
@@ -302,40 +358,120 @@ progress(struct l32_filter *f, int final)
 /* ------------------------------------------------------------ request loop */
 
 static void
-clear_request(struct l32_filter *f)
+ticket_free(struct l32_ticket *t)
 {
-	json_decref(f->req_id);
-	json_decref(f->custom_id);
-	json_decref(f->metadata);
-	f->req_id = f->custom_id = f->metadata = NULL;
-	f->batch = 0;
+	json_decref(t->req_id);
+	json_decref(t->custom_id);
+	json_decref(t->metadata);
+	l32_buf_free(&t->pending);
+	free(t);
+}
+
+/* Writes out and drops the finished tickets at the head of the queue. */
+static void
+flush_done(struct l32_filter *f)
+{
+	struct l32_ticket *t;
+
+	while ((t = f->head) != NULL && t->done) {
+		f->head = t->next;
+		if (f->head == NULL)
+			f->tail = NULL;
+		ticket_free(t);
+		t = f->head;
+		/* the new head's kept output goes out now */
+		if (t != NULL && t->pending.len > 0 && !f->out_failed) {
+			if (fwrite(t->pending.data, 1, t->pending.len, stdout) != t->pending.len ||
+			    fflush(stdout) == EOF) {
+				warn("stdout: write error");
+				f->out_failed = 1;
+			}
+			l32_buf_reset(&t->pending);
+		}
+	}
+}
+
+static struct l32_ticket *
+ticket_new(struct l32_filter *f, long lineno, const char *s, size_t n)
+{
+	struct l32_ticket *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		return NULL;
+	t->f = f;
+	t->file = f->names[f->n_names - 1];
+	t->lineno = lineno;
+	t->hash = fnv1a(s, n < 65536 ? n : 65536);
+	if (f->tail != NULL)
+		f->tail->next = t;
+	else
+		f->head = t;
+	f->tail = t;
+	return t;
+}
+
+struct l32_ticket *
+l32_filter_hold(struct l32_filter *f)
+{
+	f->cur->held = 1;
+	f->n_held++;
+	return f->cur;
+}
+
+void
+l32_ticket_finish(struct l32_ticket *t)
+{
+	t->f->n_ok++;
+	t->done = 1;
+	t->f->n_held--;
+}
+
+void
+l32_ticket_fail(struct l32_ticket *t, const struct l32_err *err)
+{
+	emit_error(t, err);
+	t->done = 1;
+	t->f->n_held--;
+}
+
+uint64_t
+l32_ticket_hash(const struct l32_ticket *t)
+{
+	return t->hash;
+}
+
+int
+l32_ticket_is_batch(const struct l32_ticket *t)
+{
+	return t->batch;
 }
 
 /* Takes the id / custom_id / metadata that come back on the answer. */
 static void
-note_echo(struct l32_filter *f, json_t *obj)
+note_echo(struct l32_ticket *t, json_t *obj)
 {
 	json_t *v;
 
 	if ((v = json_object_get(obj, "id")) != NULL && !json_is_null(v))
-		f->req_id = json_incref(v);
+		t->req_id = json_incref(v);
 	if ((v = json_object_get(obj, "custom_id")) != NULL && !json_is_null(v))
-		f->custom_id = json_incref(v);
+		t->custom_id = json_incref(v);
 	if ((v = json_object_get(obj, "metadata")) != NULL && !json_is_null(v))
-		f->metadata = json_incref(v);
+		t->metadata = json_incref(v);
 }
 
 /* An OpenAI Batch line: {"custom_id", "method", "url", "body"}. */
 static json_t *
-unwrap_batch(struct l32_filter *f, json_t *obj, struct l32_err *err)
+unwrap_batch(struct l32_ticket *t, json_t *obj, struct l32_err *err)
 {
+	const struct l32_filter_ops *ops = t->f->ops;
 	json_t *body = json_object_get(obj, "body");
 	json_t *url = json_object_get(obj, "url");
 	json_t *method = json_object_get(obj, "method");
 	const char *const *u;
 
-	f->batch = 1;
-	if (f->custom_id != NULL && !json_is_string(f->custom_id)) {
+	t->batch = 1;
+	if (!json_is_string(t->custom_id)) {
 		l32_err_param(err, L32_ERR_INVALID, "custom_id", "custom_id must be a string");
 		return NULL;
 	}
@@ -343,17 +479,17 @@ unwrap_batch(struct l32_filter *f, json_t *obj, struct l32_err *err)
 		l32_err_param(err, L32_ERR_INVALID, "method", "method must be \"POST\"");
 		return NULL;
 	}
-	if (url != NULL && f->ops->batch_urls != NULL) {
+	if (url != NULL && ops->batch_urls != NULL) {
 		if (!json_is_string(url)) {
 			l32_err_param(err, L32_ERR_INVALID, "url", "url must be a string");
 			return NULL;
 		}
-		for (u = f->ops->batch_urls; *u != NULL; u++)
+		for (u = ops->batch_urls; *u != NULL; u++)
 			if (strcmp(*u, json_string_value(url)) == 0)
 				break;
 		if (*u == NULL) {
 			l32_err_param(err, L32_ERR_INVALID, "url", "url \"%s\" is not served by %s (it serves %s)",
-			    json_string_value(url), getprogname(), f->ops->batch_urls[0]);
+			    json_string_value(url), getprogname(), ops->batch_urls[0]);
 			return NULL;
 		}
 	}
@@ -361,15 +497,16 @@ unwrap_batch(struct l32_filter *f, json_t *obj, struct l32_err *err)
 		l32_err_param(err, L32_ERR_INVALID, "body", "body must be a JSON object");
 		return NULL;
 	}
-	if (json_object_get(body, "metadata") != NULL && f->metadata == NULL)
-		f->metadata = json_incref(json_object_get(body, "metadata"));
+	if (json_object_get(body, "metadata") != NULL && t->metadata == NULL)
+		t->metadata = json_incref(json_object_get(body, "metadata"));
 	return json_incref(body);
 }
 
 /* Turns one input line into a request body, or fails with err. */
 static json_t *
-parse_line(struct l32_filter *f, const char *s, size_t n, struct l32_err *err)
+parse_line(struct l32_ticket *t, const char *s, size_t n, struct l32_err *err)
 {
+	struct l32_filter *f = t->f;
 	json_error_t jerr;
 	json_t *obj, *body;
 	size_t i;
@@ -404,9 +541,9 @@ parse_line(struct l32_filter *f, const char *s, size_t n, struct l32_err *err)
 		err->code = "invalid_type";
 		return NULL;
 	}
-	note_echo(f, obj);
-	if (f->custom_id != NULL && json_object_get(obj, "body") != NULL) {
-		body = unwrap_batch(f, obj, err);
+	note_echo(t, obj);
+	if (t->custom_id != NULL && json_object_get(obj, "body") != NULL) {
+		body = unwrap_batch(t, obj, err);
 		json_decref(obj);
 		return body;
 	}
@@ -421,32 +558,63 @@ blank(const char *s, size_t n)
 	return n == 0;
 }
 
-/* Answers one line; returns -1 when output failed. */
+/* Answers one line (or starts answering it); -1 when output failed. */
 static int
-answer_line(struct l32_filter *f, const char *s, size_t n, int too_long)
+answer_line(struct l32_filter *f, long lineno, const char *s, size_t n, int too_long)
 {
+	struct l32_ticket *t;
 	struct l32_err err;
 	json_t *body;
 	int rc;
 
 	l32_err_clear(&err);
-	f->hash = fnv1a(s, n < 65536 ? n : 65536);
+	if ((t = f->cur = ticket_new(f, lineno, s, n)) == NULL) {
+		warnx("out of memory");
+		return -1;
+	}
 	if (too_long) {
 		l32_err_set(&err, L32_ERR_INVALID,
 		    "line is %zu bytes, over the limit of %zu bytes (--max-line)", n, f->opts->max_line);
 		err.code = "line_too_long";
-		return emit_error(f, &err);
+		rc = emit_error(t, &err);
+	} else if ((body = parse_line(t, s, n, &err)) == NULL)
+		rc = emit_error(t, &err);
+	else {
+		rc = f->ops->handle(f->arg, f, body, &err);
+		json_decref(body);
+		if (f->out_failed)
+			return -1;
+		if (rc == -1) {
+			if (t->held) {  /* a held request that failed at once */
+				t->held = 0;
+				f->n_held--;
+			}
+			rc = emit_error(t, &err);
+		} else if (!t->held)
+			f->n_ok++;
 	}
-	if ((body = parse_line(f, s, n, &err)) == NULL)
-		return emit_error(f, &err);
-	rc = f->ops->handle(f->arg, f, body, &err);
-	json_decref(body);
-	if (f->out_failed)
+	if (!t->held)
+		t->done = 1;
+	f->cur = NULL;
+	flush_done(f);
+	return f->out_failed ? -1 : rc;
+}
+
+/* Advances held requests one step; -1 on a fatal error. */
+static int
+step(struct l32_filter *f)
+{
+	struct l32_err err;
+
+	l32_err_clear(&err);
+	if (f->ops->step(f->arg, &err) == -1) {
+		if (!f->out_failed)
+			warnx("%s", err.msg);
 		return -1;
-	if (rc == -1)
-		return emit_error(f, &err);
-	f->n_ok++;
-	return 0;
+	}
+	flush_done(f);
+	progress(f, 0);
+	return f->out_failed ? -1 : 0;
 }
 
 static int
@@ -455,24 +623,40 @@ run_file(struct l32_filter *f, const char *path)
 	struct l32_err err;
 	const char *s;
 	size_t n;
-	int too_long, rc = 0;
+	int too_long, rc = 0, max_held = f->opts->max_inflight > 0 ? f->opts->max_inflight : 1;
+	char **names;
 
 	l32_err_clear(&err);
 	if ((f->in = l32_linereader_open(path, f->opts->max_line, &err)) == NULL) {
 		warnx("%s", err.msg);
 		return L32_EXIT_FATAL;
 	}
-	while (!stop_signal && (rc = l32_linereader_next(f->in, &s, &n, &too_long, &err)) == 1) {
-		f->lineno = l32_linereader_lineno(f->in);
+	names = reallocarray(f->names, (size_t)f->n_names + 1, sizeof(*names));
+	if (names == NULL || (names[f->n_names] = strdup(l32_linereader_name(f->in))) == NULL) {
+		warnx("out of memory");
+		l32_linereader_close(f->in);
+		return L32_EXIT_FATAL;
+	}
+	f->names = names;
+	f->n_names++;
+	while (!stop_signal) {
+		/* Work on what is held rather than wait for input that is not
+		 * there yet, or when as many requests as allowed are running. */
+		if (f->n_held > 0 && (f->n_held >= max_held || !l32_linereader_ready(f->in))) {
+			if ((rc = step(f)) == -1)
+				break;
+			continue;
+		}
+		if ((rc = l32_linereader_next(f->in, &s, &n, &too_long, &err)) != 1)
+			break;
 		if (!f->opts->text && !too_long && blank(s, n))
 			continue;
-		rc = answer_line(f, s, n, too_long);
-		clear_request(f);
+		rc = answer_line(f, l32_linereader_lineno(f->in), s, n, too_long);
 		progress(f, 0);
 		if (rc == -1)
 			break;
 	}
-	if (rc == -1 && !f->out_failed && !stop_signal)
+	if (rc == -1 && !f->out_failed && !stop_signal && err.msg[0] != '\0')
 		warnx("%s", err.msg);
 	l32_linereader_close(f->in);
 	f->in = NULL;
@@ -505,11 +689,24 @@ l32_filter_run(const struct l32_filter_ops *ops, void *arg,
 
 	for (i = 0; i < (nfiles > 0 ? nfiles : 1) && status == 0 && !stop_signal; i++)
 		status = run_file(&f, nfiles > 0 ? files[i] : NULL);
+	/* the requests still running when the input ended */
+	while (status == 0 && !stop_signal && f.n_held > 0)
+		if (step(&f) == -1)
+			status = L32_EXIT_FATAL;
 	progress(&f, 1);
 	if (status == 0 && fflush(stdout) == EOF) {
 		warn("stdout");
 		status = L32_EXIT_FATAL;
 	}
+	while (f.head != NULL) {  /* stopped early: what could not be answered */
+		struct l32_ticket *t = f.head;
+
+		f.head = t->next;
+		ticket_free(t);
+	}
+	for (i = 0; i < f.n_names; i++)
+		free(f.names[i]);
+	free(f.names);
 	l32_buf_free(&f.line);
 	if (status != 0)
 		return status;
@@ -601,5 +798,5 @@ l32_json_get_str(json_t *obj, const char *key, const char **out,
 int
 l32_filter_is_batch(const struct l32_filter *f)
 {
-	return f->batch;
+	return f->cur != NULL && f->cur->batch;
 }

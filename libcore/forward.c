@@ -24,6 +24,7 @@
 #include "kvcache.h"
 #include "matmul.h"
 #include "model.h"
+#include "quant.h"
 
 /* Query tokens of one sequence from which attention runs on BLIS. */
 #define ATT_GEMM_MIN 8
@@ -63,9 +64,10 @@ struct l32_ctx {
 	float *qg, *og;   /* (n_batch, q_dim) queries / outputs of one sequence */
 	float *scores;    /* (ATT_QCHUNK, n_ctx) attention weights */
 	float *kw, *vw;   /* (n_ctx, kv_dim) a sequence's f16 K/V widened; kv_f16 only */
+	float *kvrow;     /* (head_dim) one f16 K/V row widened */
 	float *xo;        /* (n_batch, dim) final normalized states of output tokens */
 	float *logits;    /* (n_batch, vocab) */
-	struct slot *slots;   /* (n_batch) batch tokens sorted by (seq, pos) */
+	struct slot *slots;   /* (n_batch) batch tokens grouped by seq, by pos */
 	struct group *groups; /* (n_batch) */
 	int32_t *next_pos;    /* (n_seq) batch check: next position per sequence */
 	int32_t *gpos;        /* (n_batch) positions of one sequence's tokens */
@@ -118,6 +120,7 @@ ctx_layout(struct l32_ctx *c, char *base)
 	TAKE(scores, ATT_QCHUNK * nctx);
 	TAKE(kw, c->p.kv_f16 ? nctx * c->kv_dim : 0);
 	TAKE(vw, c->p.kv_f16 ? nctx * c->kv_dim : 0);
+	TAKE(kvrow, c->head_dim);
 	TAKE(xo, nb * c->dim);
 	TAKE(logits, nb * c->vocab);
 	TAKE(slots, nb);
@@ -224,7 +227,7 @@ check_weights(const struct l32_model *m, struct l32_err *err)
 }
 
 /* Fails when the cache, run state and scratch would not fit in the memory
- * available now, giving both figures. */
+ * available now, giving both figures.  kv_bytes 0: the size overflowed. */
 static int
 check_memory(const struct l32_ctx *c, size_t kv_bytes, size_t run_bytes,
     struct l32_err *err)
@@ -232,6 +235,10 @@ check_memory(const struct l32_ctx *c, size_t kv_bytes, size_t run_bytes,
 	uint64_t avail = l32_mem_available();
 	uint64_t need = (uint64_t)kv_bytes + run_bytes;
 
+	if (kv_bytes == 0)
+		return l32_err_set(err, L32_ERR_NOMEM,
+		    "context: the KV cache of %d positions x %d sequences "
+		    "overflows the address space", c->p.n_ctx, c->p.n_seq);
 	if (avail != 0 && need > avail)
 		return l32_err_set(err, L32_ERR_NOMEM,
 		    "context: the KV cache (%d positions x %d sequences, %s) and "
@@ -284,14 +291,11 @@ l32_ctx_new(struct l32_model *m, const struct l32_ctx_params *p,
 	c->ffn_dim = hp->ffn_dim;
 	c->vocab = hp->vocab;
 
+	/* the whole figure is checked before anything is mapped */
 	kv_bytes = l32_kv_bytes(hp->n_layers, p->n_seq, p->n_ctx, c->kv_dim, p->kv_f16);
 	c->arena_bytes = ctx_layout(c, NULL);
-	if (kv_bytes == 0 || check_memory(c, kv_bytes, c->arena_bytes +
-	    l32_mm_bytes(max_cols(c)), err) < 0) {
-		if (kv_bytes == 0)
-			l32_err_set(err, L32_ERR_NOMEM,
-			    "context: the KV cache size overflows (n_ctx %d, n_seq %d)",
-			    p->n_ctx, p->n_seq);
+	if (check_memory(c, kv_bytes, c->arena_bytes + l32_mm_bytes(max_cols(c)),
+	    err) < 0) {
 		free(c);
 		return NULL;
 	}
@@ -305,8 +309,7 @@ l32_ctx_new(struct l32_model *m, const struct l32_ctx_params *p,
 	}
 	ctx_layout(c, c->arena);
 	if (l32_kv_init(&c->kv, hp->n_layers, p->n_seq, p->n_ctx, c->kv_dim,
-	    p->kv_f16, err) < 0 ||
-	    l32_mm_init(&c->mm, max_cols(c), err) < 0) {
+	    p->kv_f16, err) < 0 || l32_mm_init(&c->mm, max_cols(c), err) < 0) {
 		l32_ctx_free(c);
 		return NULL;
 	}
@@ -369,6 +372,9 @@ check_batch(struct l32_ctx *c, const struct l32_batch *b, struct l32_err *err)
 	if (b->n < 1 || b->n > c->p.n_batch)
 		return l32_err_set(err, L32_ERR_INVALID,
 		    "batch: %d tokens, but a batch takes 1..%d", b->n, c->p.n_batch);
+	if (b->token == NULL || b->pos == NULL || b->seq == NULL)
+		return l32_err_set(err, L32_ERR_INVALID,
+		    "batch: token, pos and seq must all be given");
 	for (int32_t s = 0; s < c->p.n_seq; s++)
 		c->next_pos[s] = c->kv.len[s];
 	for (int32_t i = 0; i < b->n; i++) {
@@ -396,30 +402,26 @@ check_batch(struct l32_ctx *c, const struct l32_batch *b, struct l32_err *err)
 	return 0;
 }
 
-static int
-slot_cmp(const void *a, const void *b)
-{
-	const struct slot *x = a, *y = b;
-
-	if (x->seq != y->seq)
-		return x->seq < y->seq ? -1 : 1;
-	return (x->pos > y->pos) - (x->pos < y->pos);
-}
-
-/* Sorts the batch by (seq, pos) and returns the number of sequences. */
+/* Groups the batch by sequence, stably, so each group's tokens are in
+ * position order (check_batch made batch order position order).  After
+ * check_batch, next_pos - len is each sequence's token count in the batch;
+ * it becomes the sequence's first slot.  Returns the number of groups. */
 static int32_t
 group_batch(struct l32_ctx *c, const struct l32_batch *b)
 {
-	int32_t ng = 0;
+	int32_t ng = 0, at = 0;
 
-	for (int32_t i = 0; i < b->n; i++)
-		c->slots[i] = (struct slot){ b->seq[i], b->pos[i], i };
-	qsort(c->slots, (size_t)b->n, sizeof(c->slots[0]), slot_cmp);
-	for (int32_t i = 0; i < b->n; i++) {
-		if (i == 0 || c->slots[i].seq != c->slots[i - 1].seq)
-			c->groups[ng++] = (struct group){ c->slots[i].seq, i, 0 };
-		c->groups[ng - 1].n++;
+	for (int32_t s = 0; s < c->p.n_seq; s++) {
+		int32_t count = c->next_pos[s] - c->kv.len[s];
+
+		if (count > 0)
+			c->groups[ng++] = (struct group){ s, at, count };
+		c->next_pos[s] = at;
+		at += count;
 	}
+	for (int32_t i = 0; i < b->n; i++)
+		c->slots[c->next_pos[b->seq[i]]++] =
+		    (struct slot){ b->seq[i], b->pos[i], i };
 	return ng;
 }
 
@@ -528,22 +530,26 @@ silu(float x)
 
 /* ---------------------------------------------------------------- attention */
 
-/* Element d of the K/V row t at offset off, from an f32 or f16 block. */
-static float
-kv_at(const struct l32_kv *kv, const void *block, int32_t t, int32_t off)
+/* hd values of row t of a K/V block from offset off: in place for an f32
+ * cache, widened into tmp (hd) for an f16 one. */
+static const float *
+kv_row(const struct l32_kv *kv, const void *block, int32_t t, int32_t off,
+    int32_t hd, float *tmp)
 {
 	size_t i = (size_t)t * (size_t)kv->kv_dim + (size_t)off;
 
-	return kv->f16 ? l32_f16_to_f32(((const uint16_t *)block)[i]) :
-	    ((const float *)block)[i];
+	if (!kv->f16)
+		return (const float *)block + i;
+	l32_dequant_row_f16((const uint16_t *)block + i, tmp, hd);
+	return tmp;
 }
 
 /* Attention of one query token at position pos over its sequence's cache
  * (positions 0..pos), reading K/V in place.
  *   q, out: (q_dim); s: (pos + 1) scratch */
 static void
-attend_one(const struct l32_ctx *c, const void *K, const void *V,
-    const float *q, int32_t pos, float *out, float *s)
+attend_one(struct l32_ctx *c, const void *K, const void *V, const float *q,
+    int32_t pos, float *out, float *s)
 {
 	int32_t hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
 	float scale = 1.0f / sqrtf((float)hd);
@@ -553,26 +559,24 @@ attend_one(const struct l32_ctx *c, const void *K, const void *V,
 		float *oh = out + (size_t)h * hd;
 		int32_t off = (h / group) * hd;    /* the KV head of this head */
 
+		/* s = q_h · K_g[0..pos]ᵀ / sqrt(hd), softmax */
 		for (int32_t t = 0; t <= pos; t++) {
+			const float *kt = kv_row(&c->kv, K, t, off, hd, c->kvrow);
 			float dot = 0.0f;
 
-			if (c->kv.f16) {
-				for (int32_t d = 0; d < hd; d++)
-					dot += qh[d] * kv_at(&c->kv, K, t, off + d);
-			} else {
-				const float *kt = (const float *)K +
-				    (size_t)t * c->kv_dim + off;
-
-				for (int32_t d = 0; d < hd; d++)
-					dot += qh[d] * kt[d];
-			}
+			for (int32_t d = 0; d < hd; d++)
+				dot += qh[d] * kt[d];
 			s[t] = dot * scale;
 		}
 		softmax(s, pos + 1);
+		/* o_h = s · V_g[0..pos] */
 		memset(oh, 0, (size_t)hd * sizeof(float));
-		for (int32_t t = 0; t <= pos; t++)
+		for (int32_t t = 0; t <= pos; t++) {
+			const float *vt = kv_row(&c->kv, V, t, off, hd, c->kvrow);
+
 			for (int32_t d = 0; d < hd; d++)
-				oh[d] += s[t] * kv_at(&c->kv, V, t, off + d);
+				oh[d] += s[t] * vt[d];
+		}
 	}
 }
 

@@ -25,6 +25,9 @@ struct l32_engine {
 	struct l32_sampler *sm;
 	int32_t *b_tok, *b_pos, *b_seq;  /* (n_batch) batch being built */
 	uint8_t *b_out;                  /* (n_batch) */
+	struct run **dest;               /* (n_batch) run each batch row belongs to */
+	unsigned char *slot_used;        /* (n_seq) sequence slots taken by a job */
+	struct l32_job *jobs;            /* jobs with choices still running */
 };
 
 /* One choice while it is being generated. */
@@ -39,6 +42,18 @@ struct run {
 	struct l32_decoder dec;
 	size_t match_from;         /* stop strings are matched after this byte */
 	size_t lp_streamed;        /* logprobs entries already streamed */
+	int32_t index;             /* choice index in its job */
+};
+
+/* One request: its choices, generated together with other jobs' choices. */
+struct l32_job {
+	struct l32_engine *e;
+	struct l32_gen_params p;   /* the caller keeps stop / bias storage alive */
+	struct run *runs;          /* (p.n) */
+	l32_gen_stream_fn stream;
+	void *stream_arg;
+	int done;
+	struct l32_job *next;      /* in e->jobs */
 };
 
 const char *
@@ -87,7 +102,12 @@ struct l32_engine *
 l32_engine_new(struct l32_model *m, const struct l32_ctx_params *cp, struct l32_err *err)
 {
 	struct l32_engine *e;
+	struct l32_ctx_params p = *cp;
 
+	/* a decode step holds one token per sequence */
+	if (p.n_batch < p.n_seq)
+		p.n_batch = p.n_seq;
+	cp = &p;
 	if ((e = calloc(1, sizeof(*e))) == NULL) {
 		l32_err_set(err, L32_ERR_NOMEM, "out of memory");
 		return NULL;
@@ -105,7 +125,10 @@ l32_engine_new(struct l32_model *m, const struct l32_ctx_params *cp, struct l32_
 	e->b_pos = calloc((size_t)cp->n_batch, sizeof(int32_t));
 	e->b_seq = calloc((size_t)cp->n_batch, sizeof(int32_t));
 	e->b_out = calloc((size_t)cp->n_batch, 1);
-	if (e->sm == NULL || !e->b_tok || !e->b_pos || !e->b_seq || !e->b_out) {
+	e->dest = calloc((size_t)cp->n_batch, sizeof(*e->dest));
+	e->slot_used = calloc((size_t)cp->n_seq, 1);
+	if (e->sm == NULL || !e->b_tok || !e->b_pos || !e->b_seq || !e->b_out || !e->dest ||
+	    !e->slot_used) {
 		l32_engine_free(e);
 		l32_err_set(err, L32_ERR_NOMEM, "out of memory");
 		return NULL;
@@ -118,12 +141,16 @@ l32_engine_free(struct l32_engine *e)
 {
 	if (e == NULL)
 		return;
+	while (e->jobs != NULL)
+		l32_job_free(e->jobs);
 	l32_ctx_free(e->ctx);
 	l32_sampler_free(e->sm);
 	free(e->b_tok);
 	free(e->b_pos);
 	free(e->b_seq);
 	free(e->b_out);
+	free(e->dest);
+	free(e->slot_used);
 	free(e);
 }
 
@@ -148,8 +175,9 @@ l32_engine_n_seq(const struct l32_engine *e)
 /* Runs the batch built in e->b_*; copies each asked-for row of logits to
  * its run. */
 static int
-run_batch(struct l32_engine *e, int32_t n, struct run **dest, struct l32_err *err)
+run_batch(struct l32_engine *e, int32_t n, struct l32_err *err)
 {
+	struct run **dest = e->dest;
 	struct l32_batch b = { n, e->b_tok, e->b_pos, e->b_seq, e->b_out };
 	int32_t i;
 
@@ -164,8 +192,9 @@ run_batch(struct l32_engine *e, int32_t n, struct run **dest, struct l32_err *er
 /* Evaluates the prompt for one run, n_batch tokens at a time. */
 static int
 prefill(struct l32_engine *e, struct run *r, const int32_t *prompt, size_t n_prompt,
-    struct run **dest, struct l32_err *err)
+    struct l32_err *err)
 {
+	struct run **dest = e->dest;
 	size_t done = 0;
 	int32_t n, i;
 
@@ -179,7 +208,7 @@ prefill(struct l32_engine *e, struct run *r, const int32_t *prompt, size_t n_pro
 			e->b_out[i] = done + (size_t)i + 1 == n_prompt;
 			dest[i] = e->b_out[i] ? r : NULL;
 		}
-		if (run_batch(e, n, dest, err) == -1)
+		if (run_batch(e, n, err) == -1)
 			return -1;
 		done += (size_t)n;
 	}
@@ -328,7 +357,7 @@ stream_out(const struct l32_gen_params *p, struct run *r, int32_t index,
 	return rc;
 }
 
-/* ------------------------------------------------------------- the loop */
+/* ------------------------------------------------------------- the jobs */
 
 static void
 free_runs(struct run *runs, int32_t n)
@@ -342,39 +371,13 @@ free_runs(struct run *runs, int32_t n)
 	free(runs);
 }
 
-static struct run *
-new_runs(struct l32_engine *e, const struct l32_gen_params *p,
-    struct l32_gen_choice *choices)
-{
-	struct run *runs = calloc((size_t)p->n, sizeof(*runs));
-	int32_t i;
-
-	if (runs == NULL)
-		return NULL;
-	for (i = 0; i < p->n; i++) {
-		runs[i].c = &choices[i];
-		runs[i].seq = i;
-		runs[i].active = 1;
-		runs[i].logits = malloc((size_t)e->n_vocab * sizeof(float));
-		runs[i].counts = calloc((size_t)e->n_vocab, sizeof(uint32_t));
-		if (runs[i].logits == NULL || runs[i].counts == NULL) {
-			free_runs(runs, i + 1);
-			return NULL;
-		}
-		/* Each choice its own stream, reproducible from the seed. */
-		l32_rng_seed(&runs[i].rng, p->seed + (uint64_t)i * 0x9e3779b97f4a7c15ULL);
-		l32_decoder_init(&runs[i].dec);
-	}
-	return runs;
-}
-
 static int
 check_request(const struct l32_engine *e, size_t n_prompt, const struct l32_gen_params *p,
     struct l32_err *err)
 {
 	if (p->n < 1 || p->n > e->cp.n_seq)
 		return l32_err_param(err, L32_ERR_INVALID, "n",
-		    "n is %d; this process runs at most %d choices per request (--parallel)",
+		    "n is %d; this process runs at most %d choices per request (--batch)",
 		    p->n, e->cp.n_seq);
 	if (n_prompt == 0)
 		return l32_err_param(err, L32_ERR_INVALID, "messages", "the prompt is empty");
@@ -388,49 +391,179 @@ check_request(const struct l32_engine *e, size_t n_prompt, const struct l32_gen_
 	return 0;
 }
 
-/* One decode step for every active run: sample, then evaluate the new
- * tokens together. */
-static int
-step(struct l32_engine *e, const struct l32_gen_params *p, struct run *runs,
-    struct run **dest, l32_gen_stream_fn stream, void *arg, struct l32_err *err)
+int32_t
+l32_engine_free_slots(const struct l32_engine *e)
 {
-	int32_t i, n = 0, id;
+	int32_t i, n = 0;
 
-	for (i = 0; i < p->n; i++) {
-		struct run *r = &runs[i];
-
-		if (!r->active)
-			continue;
-		id = l32_sampler_pick(e->sm, &p->sampling, r->logits, r->counts, &r->rng);
-		if (accept(e, p, r, id, err) == -1)
-			return -1;
-		if (r->c->finish) {
-			if (l32_decoder_flush(&r->dec, &r->c->text) == -1)
-				return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
-			r->active = 0;
-		}
-		if (stream_out(p, r, i, stream, arg) == -1)
-			return l32_err_set(err, L32_ERR_IO, "output failed");
-		if (!r->active)
-			continue;
-		e->b_tok[n] = id;
-		e->b_pos[n] = r->pos++;
-		e->b_seq[n] = r->seq;
-		e->b_out[n] = 1;
-		dest[n++] = r;
-	}
-	return n > 0 ? run_batch(e, n, dest, err) : 0;
+	for (i = 0; i < e->cp.n_seq; i++)
+		n += !e->slot_used[i];
+	return n;
 }
 
-static int
-any_active(const struct run *runs, int32_t n)
+int
+l32_engine_busy(const struct l32_engine *e)
 {
+	return e->jobs != NULL;
+}
+
+/* Takes free sequence slots and per-choice state for a job. */
+static int
+new_runs(struct l32_job *j, struct l32_gen_choice *choices, struct l32_err *err)
+{
+	struct l32_engine *e = j->e;
+	int32_t i, slot = 0;
+
+	if ((j->runs = calloc((size_t)j->p.n, sizeof(*j->runs))) == NULL)
+		return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
+	for (i = 0; i < j->p.n; i++) {
+		struct run *r = &j->runs[i];
+
+		while (e->slot_used[slot])
+			slot++;
+		e->slot_used[slot] = 1;
+		r->seq = slot;
+		r->c = &choices[i];
+		r->index = i;
+		r->active = 1;
+		r->logits = malloc((size_t)e->n_vocab * sizeof(float));
+		r->counts = calloc((size_t)e->n_vocab, sizeof(uint32_t));
+		if (r->logits == NULL || r->counts == NULL)
+			return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
+		/* Each choice its own stream, reproducible from the seed. */
+		l32_rng_seed(&r->rng, j->p.seed + (uint64_t)i * 0x9e3779b97f4a7c15ULL);
+		l32_decoder_init(&r->dec);
+	}
+	return 0;
+}
+
+void
+l32_job_free(struct l32_job *j)
+{
+	struct l32_job **pp;
 	int32_t i;
 
-	for (i = 0; i < n; i++)
-		if (runs[i].active)
-			return 1;
+	if (j == NULL)
+		return;
+	for (pp = &j->e->jobs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			break;
+		}
+	for (i = 0; j->runs != NULL && i < j->p.n; i++)
+		if (j->runs[i].c != NULL) {  /* slots given back */
+			l32_ctx_seq_clear(j->e->ctx, j->runs[i].seq);
+			j->e->slot_used[j->runs[i].seq] = 0;
+		}
+	if (j->runs != NULL)
+		free_runs(j->runs, j->p.n);
+	free(j);
+}
+
+int
+l32_job_done(const struct l32_job *j)
+{
+	return j->done;
+}
+
+/* Ends a choice that cannot go on. */
+static int
+end_choice(struct l32_job *j, struct run *r)
+{
+	if (l32_decoder_flush(&r->dec, &r->c->text) == -1)
+		return -1;
+	r->active = 0;
+	return stream_out(&j->p, r, r->index, j->stream, j->stream_arg);
+}
+
+struct l32_job *
+l32_job_start(struct l32_engine *e, const int32_t *prompt, size_t n_prompt,
+    const struct l32_gen_params *p, struct l32_gen_choice *choices,
+    l32_gen_stream_fn stream, void *stream_arg, struct l32_err *err)
+{
+	struct l32_job *j;
+	int32_t i;
+
+	if (check_request(e, n_prompt, p, err) == -1)
+		return NULL;
+	if (l32_engine_free_slots(e) < p->n) {
+		l32_err_set(err, L32_ERR_NOMEM, "all %d sequence slots are busy", e->cp.n_seq);
+		return NULL;
+	}
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		l32_err_set(err, L32_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
+	j->e = e;
+	j->p = *p;
+	j->stream = stream;
+	j->stream_arg = stream_arg;
+	j->next = e->jobs;
+	e->jobs = j;
+	if (new_runs(j, choices, err) == -1)
+		goto fail;
+	/* Prompts are evaluated alone, never in a batch with other
+	 * sequences' decode steps (batch invariance). */
+	for (i = 0; i < p->n; i++)
+		if (prefill(e, &j->runs[i], prompt, n_prompt, err) == -1)
+			goto fail;
+	for (i = 0; i < p->n; i++)
+		if (p->max_tokens <= 0) {
+			j->runs[i].c->finish = L32_FINISH_LENGTH;
+			if (end_choice(j, &j->runs[i]) == -1) {
+				l32_err_set(err, L32_ERR_IO, "output failed");
+				goto fail;
+			}
+		}
+	return j;
+fail:
+	l32_job_free(j);
+	return NULL;
+}
+
+/* Samples the next token of an active run and adds it to the batch. */
+static int
+advance(struct l32_job *j, struct run *r, int32_t *n, struct l32_err *err)
+{
+	struct l32_engine *e = j->e;
+	int32_t id;
+
+	id = l32_sampler_pick(e->sm, &j->p.sampling, r->logits, r->counts, &r->rng);
+	if (accept(e, &j->p, r, id, err) == -1)
+		return -1;
+	if (r->c->finish) {
+		if (end_choice(j, r) == -1)
+			return l32_err_set(err, L32_ERR_IO, "output failed");
+		return 0;
+	}
+	if (stream_out(&j->p, r, r->index, j->stream, j->stream_arg) == -1)
+		return l32_err_set(err, L32_ERR_IO, "output failed");
+	e->b_tok[*n] = id;
+	e->b_pos[*n] = r->pos++;
+	e->b_seq[*n] = r->seq;
+	e->b_out[*n] = 1;
+	e->dest[(*n)++] = r;
 	return 0;
+}
+
+int
+l32_engine_step(struct l32_engine *e, struct l32_err *err)
+{
+	struct l32_job *j;
+	int32_t i, n = 0, live;
+
+	for (j = e->jobs; j != NULL; j = j->next) {
+		if (j->done)
+			continue;
+		for (live = 0, i = 0; i < j->p.n; i++) {
+			if (j->runs[i].active && advance(j, &j->runs[i], &n, err) == -1)
+				return -1;
+			live += j->runs[i].active;
+		}
+		if (live == 0)
+			j->done = 1;
+	}
+	return n > 0 ? run_batch(e, n, err) : 0;
 }
 
 int
@@ -438,37 +571,13 @@ l32_generate(struct l32_engine *e, const int32_t *prompt, size_t n_prompt,
     const struct l32_gen_params *p, struct l32_gen_choice *choices,
     l32_gen_stream_fn stream, void *stream_arg, struct l32_err *err)
 {
-	struct run *runs, **dest;
-	int32_t i;
-	int rc = -1;
+	struct l32_job *j;
+	int rc = 0;
 
-	if (check_request(e, n_prompt, p, err) == -1)
+	if ((j = l32_job_start(e, prompt, n_prompt, p, choices, stream, stream_arg, err)) == NULL)
 		return -1;
-	runs = new_runs(e, p, choices);
-	dest = calloc((size_t)e->cp.n_batch, sizeof(*dest));
-	if (runs == NULL || dest == NULL) {
-		l32_err_set(err, L32_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	for (i = 0; i < p->n; i++)
-		if (prefill(e, &runs[i], prompt, n_prompt, dest, err) == -1)
-			goto out;
-	for (i = 0; i < p->n; i++)
-		if (p->max_tokens <= 0) {
-			runs[i].c->finish = L32_FINISH_LENGTH;
-			runs[i].active = 0;
-			if (stream_out(p, &runs[i], i, stream, stream_arg) == -1)
-				goto out;
-		}
-	while (any_active(runs, p->n))
-		if (step(e, p, runs, dest, stream, stream_arg, err) == -1)
-			goto out;
-	rc = 0;
-out:
-	for (i = 0; runs != NULL && i < p->n; i++)
-		l32_ctx_seq_clear(e->ctx, runs[i].seq);
-	if (runs != NULL)
-		free_runs(runs, p->n);
-	free(dest);
+	while (!j->done && rc == 0)
+		rc = l32_engine_step(e, err);
+	l32_job_free(j);
 	return rc;
 }

@@ -25,6 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "cpu.h"
 #include "matmul.h"
@@ -59,6 +60,12 @@ typedef void (*l32_rows_xq_fn)(const struct l32_tensor *w, int64_t r0, int64_t r
 /* Quantizes one token (cols values) to xq. */
 typedef void (*l32_xq_quantize_fn)(const float *x, int64_t cols, void *xp);
 
+/* A rows kernel over f32 x for a block type: quantizes the n tokens, then
+ * rows_xq; when memory runs out, dot row by row (the same results). */
+void l32_rows_with_xq(const struct l32_tensor *w, int64_t r0, int64_t r1,
+    const float *x, int64_t n, float *y, int64_t ldy, enum l32_xq_kind kind,
+    l32_xq_quantize_fn quantize, l32_rows_xq_fn rows_xq, l32_dot_fn dot);
+
 /* The kernels of one weight type on one ISA. */
 struct l32_kernel_set {
 	l32_dequant_fn dequant;  /* bit-identical to quant.c's */
@@ -81,6 +88,30 @@ int l32_kernels_for(enum l32_isa isa, enum l32_type type, struct l32_kernel_set 
 int l32_kernels_init(struct l32_err *err);
 /* The ISA l32_kernels_init installed (portable before it ran). */
 enum l32_isa l32_kernels_isa(void);
+
+/* The f32 value of every f16 bit pattern (exact), for block scales: one
+ * load instead of a conversion.  Filled before l32_kernels_for hands out
+ * any kernels. */
+extern float l32_f16_lut[65536];
+
+/* The 6-bit scales and mins of the 8 sub-blocks of a Q4_K/Q5_K block, from
+ * its 12 scale bytes a|b|c (4 each): sub-blocks 0..3 keep the low 6 bits
+ * of a (scales) and b (mins); 4..7 take their low 4 bits from the nibbles
+ * of c and their top 2 from the top bits of a and b.  Byte s of *sc, *mn
+ * is sub-block s. */
+static inline void
+l32_kq_scales(const uint8_t *s12, uint64_t *sc, uint64_t *mn)
+{
+	uint32_t a, b, c;
+
+	memcpy(&a, s12, 4);
+	memcpy(&b, s12 + 4, 4);
+	memcpy(&c, s12 + 8, 4);
+	*sc = (a & 0x3f3f3f3fu) | (uint64_t)((c & 0x0f0f0f0fu) |
+	    ((a >> 2) & 0x30303030u)) << 32;
+	*mn = (b & 0x3f3f3f3fu) | (uint64_t)(((c >> 4) & 0x0f0f0f0fu) |
+	    ((b >> 2) & 0x30303030u)) << 32;
+}
 
 /* Per-ISA tables, defined in kernels-avx2.c and kernels-avx512.c.  Only to
  * be called when the CPU runs that ISA. */

@@ -31,6 +31,7 @@ struct l32_filter_opts {
 	int raw;           /* --raw: print only the text of each answer */
 	int progress;      /* 1 always, 0 never, -1 when stderr is a terminal */
 	int sse;           /* --sse: frame every record as "data: ...", blank line */
+	int max_inflight;  /* held requests running at once (ops->step); 0 = 1 */
 };
 
 struct l32_filter_ops {
@@ -44,7 +45,27 @@ struct l32_filter_ops {
 	const char *(*raw_text)(void *arg, json_t *resp, size_t *len);
 	/* Batch API urls this program answers ("/v1/chat/completions"), NULL-ended. */
 	const char *const *batch_urls;
+	/* Programs that answer several requests together: handle() calls
+	 * l32_filter_hold() and returns; step() then advances every held
+	 * request (called while input is not ready, or max_inflight requests
+	 * are held), and each is ended with l32_ticket_finish or _fail. */
+	int (*step)(void *arg, struct l32_err *err);
 };
+
+/* A request being answered; answers leave in input order whatever order
+ * requests finish in. */
+struct l32_ticket;
+
+/* Inside handle(): the request will be answered later. */
+struct l32_ticket *l32_filter_hold(struct l32_filter *f);
+/* Writes one response object of a held request (see l32_filter_emit). */
+int l32_ticket_emit(struct l32_ticket *t, json_t *resp);
+int l32_ticket_emit_done(struct l32_ticket *t);
+/* Ends a held request: answered, or answered with an error line. */
+void l32_ticket_finish(struct l32_ticket *t);
+void l32_ticket_fail(struct l32_ticket *t, const struct l32_err *err);
+uint64_t l32_ticket_hash(const struct l32_ticket *t);
+int l32_ticket_is_batch(const struct l32_ticket *t);
 
 void l32_filter_opts_init(struct l32_filter_opts *o);
 

@@ -143,10 +143,29 @@ int32_t l32_engine_n_seq(const struct l32_engine *e);
 
 /* Generates p->n completions of prompt; choices must hold p->n entries
  * (zeroed by the caller; free them with l32_gen_choice_free).  stream may
- * be NULL. */
+ * be NULL.  Runs the engine until this request is done (other jobs of the
+ * engine advance with it). */
 int l32_generate(struct l32_engine *e, const int32_t *prompt, size_t n_prompt,
     const struct l32_gen_params *p, struct l32_gen_choice *choices,
     l32_gen_stream_fn stream, void *stream_arg, struct l32_err *err);
 void l32_gen_choice_free(struct l32_gen_choice *c);
+
+/* Continuous batching: a job is one request; every l32_engine_step samples
+ * one token for each running choice of every job and evaluates them all in
+ * one batch, so the weights are read once per step for all of them.  A job
+ * starts (its prompt is evaluated) when the engine has p->n free sequence
+ * slots; a choice's tokens do not depend on what runs beside it. */
+struct l32_job;
+
+int32_t l32_engine_free_slots(const struct l32_engine *e);
+/* 1 while some job has choices running. */
+int l32_engine_busy(const struct l32_engine *e);
+struct l32_job *l32_job_start(struct l32_engine *e, const int32_t *prompt,
+    size_t n_prompt, const struct l32_gen_params *p, struct l32_gen_choice *choices,
+    l32_gen_stream_fn stream, void *stream_arg, struct l32_err *err);
+int l32_engine_step(struct l32_engine *e, struct l32_err *err);
+int l32_job_done(const struct l32_job *j);
+/* Gives the job's sequence slots back (the choices stay the caller's). */
+void l32_job_free(struct l32_job *j);
 
 #endif

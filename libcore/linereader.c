@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -272,4 +273,16 @@ long
 l32_linereader_lineno(const struct l32_linereader *r)
 {
 	return r->lineno;
+}
+
+int
+l32_linereader_ready(struct l32_linereader *r)
+{
+	struct pollfd pfd = { r->fd, POLLIN, 0 };
+
+	if (r->eof || r->raw_off < r->raw_len)
+		return 1;
+	if (r->len > r->off && memchr(r->buf + r->off, '\n', r->len - r->off) != NULL)
+		return 1;
+	return poll(&pfd, 1, 0) > 0;
 }

@@ -250,10 +250,7 @@ static const char *const hf_names[L32_R_COUNT] = {
 const char *
 l32_role_name(const struct l32_loader *L, enum l32_role r, int layer, char *buf, size_t n)
 {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
 	snprintf(buf, n, L->hf ? hf_names[r] : gguf_names[r], layer);
-#pragma GCC diagnostic pop
 	return buf;
 }
 

@@ -225,6 +225,11 @@ load_tokenizer(struct l32_loader *L)
 		L->m->tok = l32_tokenizer_load_hf(path, L->err);
 		rc = L->m->tok != NULL ? 0 : -1;
 	}
+	/* Every id the tokenizer can produce must have an embedding row. */
+	if (rc == 0 && L->m->tok != NULL && l32_tokenizer_n_vocab(L->m->tok) > L->m->hp.vocab)
+		rc = l32_err_set(L->err, L32_ERR_FORMAT,
+		    "%s: %d tokens, more than the vocab_size %d of config.json", path,
+		    l32_tokenizer_n_vocab(L->m->tok), L->m->hp.vocab);
 	free(path);
 	return rc;
 }

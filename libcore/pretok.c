@@ -170,6 +170,7 @@ l32_chunker_init(struct l32_chunker *c, const void *s, size_t n)
 	c->s = s;
 	c->n = n;
 	c->pos = 0;
+	c->scan = 0;
 	c->chunk_end = 0;
 	c->space = 0;
 	c->run = 0;

@@ -35,14 +35,14 @@ l32_f16_to_f32(uint16_t h)
 	uint32_t sign = (uint32_t)(h & 0x8000) << 16;
 	uint32_t exp = (h >> 10) & 0x1f;
 	uint32_t mant = h & 0x3ff;
+	float v;
 
 	if (exp == 0x1f) /* infinity or NaN: keep the payload */
 		return bits_f32(sign | 0x7f800000u | (mant << 13));
 	if (exp != 0)
 		return bits_f32(sign | ((exp + 112) << 23) | (mant << 13));
 	/* zero or subnormal: mant * 2^-24, exact in f32 */
-	float v = ldexpf((float)mant, -24);
-
+	v = (float)mant * 0x1p-24f;
 	return sign ? -v : v;
 }
 

@@ -1,12 +1,9 @@
 /*
- * tokenizer.c - the Llama 3 tokenizer: vocabulary tables, special tokens,
- * encoding (special-token scan, Meta's chunking, pre-tokenizer, BPE) and
- * decoding (whole, and streaming without broken UTF-8).
- *
- * BPE follows tiktoken: a piece that is itself a token is one id (this
- * lookup is required: some tokens are never reached by merging); otherwise
- * start from single bytes and merge the adjacent pair whose concatenation is
- * the lowest-ranked token, leftmost on ties, until none is a token.
+ * tokenizer.c - the tokenizer's vocabulary: building and checking the
+ * tables the loaders fill (token bytes, the hash map of ordinary tokens,
+ * the trie of special-token names), the queries on them, and opening a
+ * tokenizer file or directory by its content.  Encoding is in tok_encode.c,
+ * decoding in tok_decode.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +15,6 @@
 #include <unistd.h>
 
 #include "l32.h"
-#include "pretok.h"
 #include "tokenizer.h"
 
 /* -------------------------------------------------------------- building */
@@ -138,75 +134,6 @@ tok_set(struct l32_tokenizer *t, int32_t id, const void *p, size_t n, int specia
 	return 0;
 }
 
-/* A 64-bit hash of a short byte string: whole words, then the tail read as
- * overlapping words; n is mixed in so tails of different lengths differ. */
-static inline uint64_t
-hash_bytes(const unsigned char *p, size_t n)
-{
-	uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xFF51AFD7ED558CCDull), w;
-	uint32_t a, b;
-
-	while (n > 8) {
-		memcpy(&w, p, 8);
-		h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
-		h ^= h >> 31;
-		p += 8;
-		n -= 8;
-	}
-	if (n >= 4) {
-		memcpy(&a, p, 4);
-		memcpy(&b, p + n - 4, 4);
-		w = (uint64_t)a << 32 | b;
-	} else if (n > 0) {
-		w = (uint64_t)p[0] | (uint64_t)p[n / 2] << 8 | (uint64_t)p[n - 1] << 16;
-	} else {
-		w = 0;
-	}
-	h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
-	h ^= h >> 29;
-	h *= 0x94D049BB133111EBull;
-	return h ^ (h >> 32);
-}
-
-static inline int
-same_bytes(const unsigned char *a, const unsigned char *b, size_t n)
-{
-	uint64_t x, y;
-
-	while (n >= 8) {
-		memcpy(&x, a, 8);
-		memcpy(&y, b, 8);
-		if (x != y)
-			return 0;
-		a += 8;
-		b += 8;
-		n -= 8;
-	}
-	while (n-- > 0)
-		if (*a++ != *b++)
-			return 0;
-	return 1;
-}
-
-int32_t
-tok_find(const struct l32_tokenizer *t, const void *p, size_t n)
-{
-	uint64_t h = hash_bytes(p, n), e;
-	uint32_t tag = (uint32_t)(h >> 32);
-	size_t i = (size_t)h & t->mask;
-
-	while ((e = t->slots[i]) != 0) {
-		if ((uint32_t)(e >> 32) == tag) {
-			const struct tok_ent *te = &t->ent[(uint32_t)e - 1];
-
-			if (te->len == n && same_bytes((const unsigned char *)t->blob + te->off, p, n))
-				return (int32_t)((uint32_t)e - 1);
-		}
-		i = (i + 1) & t->mask;
-	}
-	return -1;
-}
-
 static const char *
 tok_name(char *buf, size_t cap, int32_t id, int line_base)
 {
@@ -232,7 +159,7 @@ index_add(struct l32_tokenizer *t, int32_t id, int line_base, struct l32_err *er
 		return l32_err_set(err, L32_ERR_FORMAT, "%s: %s: token \"%s\" duplicates %s",
 		    t->source, tok_name(a, sizeof(a), id, line_base), tok_quote(q, sizeof(q), p, n),
 		    tok_name(b, sizeof(b), old, line_base));
-	h = hash_bytes(p, n);
+	h = tok_hash(p, n);
 	for (i = (size_t)h & t->mask; t->slots[i] != 0; i = (i + 1) & t->mask)
 		;
 	t->slots[i] = (h >> 32) << 32 | (uint64_t)(uint32_t)(id + 1);
@@ -285,8 +212,8 @@ trie_add(struct l32_tokenizer *t, int32_t id, struct l32_err *err)
 }
 
 /* Longest special token that s[0..n) starts with: its id, length in *len. */
-static int32_t
-trie_match(const struct l32_tokenizer *t, const unsigned char *s, size_t n, size_t *len)
+int32_t
+tok_special_match(const struct l32_tokenizer *t, const unsigned char *s, size_t n, size_t *len)
 {
 	int32_t node = 0, c, best = -1;
 	size_t k;
@@ -314,7 +241,7 @@ l32_tokenizer_special_id(const struct l32_tokenizer *t, const char *s, size_t n)
 
 	if (n == 0 || t->trie == NULL)
 		return -1;
-	id = trie_match(t, (const unsigned char *)s, n, &len);
+	id = tok_special_match(t, (const unsigned char *)s, n, &len);
 	return id >= 0 && len == n ? id : -1;
 }
 
@@ -489,462 +416,6 @@ l32_token_bytes(const struct l32_tokenizer *t, int32_t id, size_t *len)
 	return t->blob + t->ent[id].off;
 }
 
-/* --------------------------------------------------------------- encoding */
-
-static int
-ids_reserve(struct l32_tokens *out, size_t extra)
-{
-	size_t cap;
-	int32_t *p;
-
-	if (out->cap - out->n >= extra)
-		return 0;
-	if (extra > SIZE_MAX / sizeof(int32_t) / 2 - out->n)
-		return -1;
-	cap = out->cap ? out->cap : 64;
-	while (cap < out->n + extra)
-		cap *= 2;
-	if ((p = reallocarray(out->ids, cap, sizeof(*p))) == NULL)
-		return -1;
-	out->ids = p;
-	out->cap = cap;
-	return 0;
-}
-
-/* Id of the token p[0..n), or -1; skips the hash for overlong strings. */
-static inline int32_t
-rank_of(const struct l32_tokenizer *t, const unsigned char *p, size_t n)
-{
-	return n <= t->max_len ? tok_find(t, p, n) : -1;
-}
-
-#define SMALL_PIECE 256
-
-/*
- * Merge loop for short pieces (tiktoken's): parts are kept as start offsets
- * with the rank of merging each part with the next; each step takes the
- * smallest rank, leftmost first, and re-ranks the two pairs it touched.
- */
-static void
-bpe_small(const struct l32_tokenizer *t, const unsigned char *p, size_t n, int32_t *dst,
-    size_t *nout)
-{
-	uint32_t start[SMALL_PIECE + 1];
-	int32_t rank[SMALL_PIECE], id[SMALL_PIECE];
-	size_t m = n, i, best;
-
-	for (i = 0; i < n; i++) {
-		start[i] = (uint32_t)i;
-		id[i] = t->byte_tok[p[i]];
-	}
-	start[n] = (uint32_t)n;
-	for (i = 0; i + 1 < n; i++)
-		rank[i] = rank_of(t, p + i, 2);
-	for (;;) {
-		int32_t r = INT32_MAX;
-
-		best = m;
-		for (i = 0; i + 1 < m; i++) {
-			if (rank[i] >= 0 && rank[i] < r) {
-				r = rank[i];
-				best = i;
-			}
-		}
-		if (best == m)
-			break;
-		/* Part best absorbs part best + 1. */
-		id[best] = r;
-		memmove(start + best + 1, start + best + 2, (m - best - 1) * sizeof(*start));
-		memmove(id + best + 1, id + best + 2, (m - best - 2) * sizeof(*id));
-		memmove(rank + best + 1, rank + best + 2,
-		    (m - best >= 3 ? m - best - 3 : 0) * sizeof(*rank));
-		m--;
-		if (best + 1 < m)
-			rank[best] = rank_of(t, p + start[best], start[best + 2] - start[best]);
-		if (best > 0)
-			rank[best - 1] = rank_of(t, p + start[best - 1],
-			    start[best + 1] - start[best - 1]);
-	}
-	memcpy(dst, id, m * sizeof(*id));
-	*nout = m;
-}
-
-/* A candidate merge in the heap: the pair that starts at byte pos and ends
- * at byte end; it is stale once those parts have changed. */
-struct merge {
-	int32_t rank;
-	uint32_t pos, end;
-};
-
-static inline int
-merge_less(const struct merge *a, const struct merge *b)
-{
-	return a->rank < b->rank || (a->rank == b->rank && a->pos < b->pos);
-}
-
-static void
-heap_push(struct merge *h, size_t *n, struct merge m)
-{
-	size_t i = (*n)++;
-
-	while (i > 0 && merge_less(&m, &h[(i - 1) / 2])) {
-		h[i] = h[(i - 1) / 2];
-		i = (i - 1) / 2;
-	}
-	h[i] = m;
-}
-
-static struct merge
-heap_pop(struct merge *h, size_t *n)
-{
-	struct merge top = h[0], last = h[--*n];
-	size_t i = 0, c;
-
-	while ((c = 2 * i + 1) < *n) {
-		if (c + 1 < *n && merge_less(&h[c + 1], &h[c]))
-			c++;
-		if (!merge_less(&h[c], &last))
-			break;
-		h[i] = h[c];
-		i = c;
-	}
-	h[i] = last;
-	return top;
-}
-
-/*
- * The same merge order for long pieces (a paragraph of CJK, a long run of
- * one character) in O(n log n): parts are a linked list indexed by their
- * first byte, candidate pairs wait in a min-heap ordered by (rank, pos).
- */
-static int
-bpe_large(const struct l32_tokenizer *t, const unsigned char *p, size_t n, int32_t *dst,
-    size_t *nout)
-{
-	uint32_t *next, *prev;
-	int32_t *id;
-	struct merge *heap, m;
-	size_t nheap = 0, i, o = 0;
-
-	next = reallocarray(NULL, n + 1, sizeof(*next));
-	prev = reallocarray(NULL, n + 1, sizeof(*prev));
-	id = reallocarray(NULL, n, sizeof(*id));
-	/* n - 1 initial pairs, then at most 2 per merge (n - 1 merges). */
-	heap = reallocarray(NULL, 3 * n, sizeof(*heap));
-	if (next == NULL || prev == NULL || id == NULL || heap == NULL) {
-		free(next);
-		free(prev);
-		free(id);
-		free(heap);
-		return -1;
-	}
-	for (i = 0; i < n; i++) {
-		next[i] = (uint32_t)i + 1;
-		prev[i] = (uint32_t)i - 1; /* wraps for part 0: never read */
-		id[i] = t->byte_tok[p[i]];
-	}
-	next[n] = (uint32_t)n;
-	for (i = 0; i + 1 < n; i++) {
-		m.rank = rank_of(t, p + i, 2);
-		m.pos = (uint32_t)i;
-		m.end = (uint32_t)i + 2;
-		if (m.rank >= 0)
-			heap_push(heap, &nheap, m);
-	}
-	while (nheap > 0) {
-		uint32_t a, b;
-
-		m = heap_pop(heap, &nheap);
-		a = m.pos;
-		b = next[a];
-		/* Stale: a was absorbed, or the pair no longer ends at m.end. */
-		if (id[a] < 0 || b >= n || next[b] != m.end)
-			continue;
-		id[a] = m.rank;
-		id[b] = -1;
-		next[a] = next[b];
-		if (next[a] < n)
-			prev[next[a]] = a;
-		if (a > 0) {
-			uint32_t pa = prev[a];
-
-			m.rank = rank_of(t, p + pa, next[a] - pa);
-			m.pos = pa;
-			m.end = next[a];
-			if (m.rank >= 0)
-				heap_push(heap, &nheap, m);
-		}
-		if (next[a] < n) {
-			m.rank = rank_of(t, p + a, next[next[a]] - a);
-			m.pos = a;
-			m.end = next[next[a]];
-			if (m.rank >= 0)
-				heap_push(heap, &nheap, m);
-		}
-	}
-	for (i = 0; i < n; i = next[i])
-		dst[o++] = id[i];
-	*nout = o;
-	free(next);
-	free(prev);
-	free(id);
-	free(heap);
-	return 0;
-}
-
-/* Appends the ids of one pre-tokenizer piece. */
-static int
-bpe_piece(const struct l32_tokenizer *t, const unsigned char *p, size_t n,
-    struct l32_tokens *out)
-{
-	int32_t id;
-	size_t got;
-
-	if (ids_reserve(out, n) == -1)
-		return -1;
-	if ((id = rank_of(t, p, n)) >= 0) {
-		out->ids[out->n++] = id;
-		return 0;
-	}
-	if (n <= SMALL_PIECE) {
-		bpe_small(t, p, n, out->ids + out->n, &got);
-	} else {
-		if (n > UINT32_MAX - 1 || bpe_large(t, p, n, out->ids + out->n, &got) == -1)
-			return -1;
-	}
-	out->n += got;
-	return 0;
-}
-
-/* Text without special tokens: pre-tokenizer pieces, each through BPE. */
-static int
-encode_ordinary(const struct l32_tokenizer *t, const unsigned char *s, size_t n,
-    struct l32_tokens *out)
-{
-	size_t i = 0, j;
-
-	while (i < n) {
-		j = l32_pretok_next(s, n, i);
-		if (bpe_piece(t, s + i, j - i, out) == -1)
-			return -1;
-		i = j;
-	}
-	return 0;
-}
-
-/* Next byte at or after i that may start a special token, or n. */
-static size_t
-next_special_start(const struct l32_tokenizer *t, const unsigned char *s, size_t n, size_t i)
-{
-	const unsigned char *q;
-
-	if (t->n_special_first == 1) {
-		q = memchr(s + i, t->only_first, n - i);
-		return q != NULL ? (size_t)(q - s) : n;
-	}
-	while (i < n && !t->special_first[s[i]])
-		i++;
-	return i;
-}
-
-/* Text with special parsing: exact special-token strings become their ids,
- * the text between them is encoded on its own. */
-static int
-encode_segment(const struct l32_tokenizer *t, const unsigned char *s, size_t n,
-    unsigned flags, struct l32_tokens *out)
-{
-	size_t from = 0, i = 0, len = 0;
-	int32_t id;
-
-	if (!(flags & L32_TOKENIZE_SPECIAL) || t->n_special_first == 0)
-		return encode_ordinary(t, s, n, out);
-	while ((i = next_special_start(t, s, n, i)) < n) {
-		if ((id = trie_match(t, s + i, n - i, &len)) < 0) {
-			i++;
-			continue;
-		}
-		if (encode_ordinary(t, s + from, i - from, out) == -1 ||
-		    l32_tokens_push(out, id) == -1)
-			return -1;
-		i += len;
-		from = i;
-	}
-	return encode_ordinary(t, s + from, n - from, out);
-}
-
-int
-l32_tokenize(const struct l32_tokenizer *t, const char *text, size_t len,
-    unsigned flags, struct l32_tokens *out, struct l32_err *err)
-{
-	const unsigned char *s = (const unsigned char *)text;
-	size_t first = out->n, a, b;
-	struct l32_chunker ch;
-	int rc = 0;
-
-	if ((flags & L32_TOKENIZE_BOS) && l32_tokens_push(out, t->bos) == -1)
-		goto nomem;
-	if (flags & L32_TOKENIZE_CHUNK) {
-		l32_chunker_init(&ch, s, len);
-		while (rc == 0 && l32_chunker_next(&ch, &a, &b))
-			rc = encode_segment(t, s + a, b - a, flags, out);
-	} else {
-		rc = encode_segment(t, s, len, flags, out);
-	}
-	if (rc == -1)
-		goto nomem;
-	/* BOS is never doubled: drop ours when the text began with one. */
-	if ((flags & L32_TOKENIZE_BOS) && out->n > first + 1 && out->ids[first + 1] == t->bos &&
-	    (flags & L32_TOKENIZE_SPECIAL)) {
-		memmove(out->ids + first + 1, out->ids + first + 2,
-		    (out->n - first - 2) * sizeof(*out->ids));
-		out->n--;
-	}
-	return 0;
-nomem:
-	return l32_err_set(err, L32_ERR_NOMEM, "tokenize: out of memory for %zu bytes of text", len);
-}
-
-/* --------------------------------------------------------------- decoding */
-
-static int
-bad_id(const struct l32_tokenizer *t, int32_t id, struct l32_err *err)
-{
-	return l32_err_set(err, L32_ERR_INVALID, "token id %d out of range 0..%d",
-	    id, t->n_vocab - 1);
-}
-
-int
-l32_detokenize_bytes(const struct l32_tokenizer *t, const int32_t *ids, size_t n,
-    struct l32_buf *out, struct l32_err *err)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (ids[i] < 0 || ids[i] >= t->n_vocab)
-			return bad_id(t, ids[i], err);
-		if (l32_buf_append(out, t->blob + t->ent[ids[i]].off, t->ent[ids[i]].len) == -1)
-			return l32_err_set(err, L32_ERR_NOMEM, "detokenize: out of memory");
-	}
-	return 0;
-}
-
-int
-l32_detokenize(const struct l32_tokenizer *t, const int32_t *ids, size_t n,
-    struct l32_buf *out, struct l32_err *err)
-{
-	struct l32_buf raw = { 0 };
-	int rc;
-
-	if ((rc = l32_detokenize_bytes(t, ids, n, &raw, err)) == 0 &&
-	    l32_utf8_sanitize(out, raw.data, raw.len) == -1)
-		rc = l32_err_set(err, L32_ERR_NOMEM, "detokenize: out of memory");
-	l32_buf_free(&raw);
-	return rc;
-}
-
-void
-l32_decoder_init(struct l32_decoder *d)
-{
-	d->npend = 0;
-}
-
-static const char fffd[3] = { (char)0xEF, (char)0xBF, (char)0xBD };
-
-/* Sequence length announced by lead byte b (which started pend). */
-static size_t
-lead_len(unsigned char b)
-{
-	return b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
-}
-
-/* 1 when byte c may follow the pending bytes of d. */
-static int
-continues(const struct l32_decoder *d, unsigned char c)
-{
-	unsigned lo = 0x80, hi = 0xBF;
-
-	if (d->npend == 1) {
-		switch (d->pend[0]) {
-		case 0xE0: lo = 0xA0; break;
-		case 0xED: hi = 0x9F; break;
-		case 0xF0: lo = 0x90; break;
-		case 0xF4: hi = 0x8F; break;
-		}
-	}
-	return c >= lo && c <= hi;
-}
-
-/*
- * Appends p[0..n) to the pending bytes and emits what is decided: valid
- * characters as they are, each maximal ill-formed subpart as U+FFFD.  A
- * truncated but so far valid sequence at the end waits in d->pend.
- */
-int
-l32_decoder_push(struct l32_decoder *d, const struct l32_tokenizer *t, int32_t id,
-    struct l32_buf *out, struct l32_err *err)
-{
-	const unsigned char *p;
-	size_t n, i = 0, ok, bad;
-
-	if (id < 0 || id >= t->n_vocab)
-		return bad_id(t, id, err);
-	p = (const unsigned char *)t->blob + t->ent[id].off;
-	n = t->ent[id].len;
-	/* Finish (or give up on) a held-back sequence first. */
-	while (d->npend > 0 && i < n) {
-		if (!continues(d, p[i])) {
-			d->npend = 0;
-			if (l32_buf_append(out, fffd, 3) == -1)
-				goto nomem;
-			break;
-		}
-		d->pend[d->npend++] = p[i++];
-		if (d->npend == lead_len(d->pend[0])) {
-			if (l32_buf_append(out, d->pend, d->npend) == -1)
-				goto nomem;
-			d->npend = 0;
-		}
-	}
-	while (i < n) {
-		uint32_t cp;
-		int k;
-
-		/* Copy the longest run of whole characters. */
-		for (ok = i; ok < n; ok += (size_t)k) {
-			if (p[ok] < 0x80)
-				k = 1;
-			else if ((k = l32_utf8_decode(p + ok, n - ok, &cp)) == 0)
-				break;
-		}
-		if (l32_buf_append(out, p + i, ok - i) == -1)
-			goto nomem;
-		if ((i = ok) == n)
-			break;
-		bad = l32_utf8_bad_len(p + i, n - i);
-		if (i + bad == n && p[i] >= 0xC2 && p[i] <= 0xF4) {
-			/* A valid beginning cut by the end of the token: hold it. */
-			memcpy(d->pend, p + i, bad);
-			d->npend = bad;
-			break;
-		}
-		if (l32_buf_append(out, fffd, 3) == -1)
-			goto nomem;
-		i += bad;
-	}
-	return 0;
-nomem:
-	return l32_err_set(err, L32_ERR_NOMEM, "decode: out of memory");
-}
-
-int
-l32_decoder_flush(struct l32_decoder *d, struct l32_buf *out)
-{
-	if (d->npend == 0)
-		return 0;
-	d->npend = 0;
-	return l32_buf_append(out, fffd, 3);
-}
-
 /* ---------------------------------------------------------------- opening */
 
 int
@@ -993,6 +464,22 @@ tok_read_file(const char *path, char **data, size_t *len, struct l32_err *err)
 	return 0;
 }
 
+/* 1 when the file starts with GGUF's magic (checked before reading a
+ * model-sized file whole). */
+static int
+is_gguf(const char *path)
+{
+	char magic[4];
+	FILE *f;
+	int yes;
+
+	if ((f = fopen(path, "rb")) == NULL)
+		return 0;
+	yes = fread(magic, 1, 4, f) == 4 && memcmp(magic, "GGUF", 4) == 0;
+	fclose(f);
+	return yes;
+}
+
 /* A JSON file starts with '{' after white space; a tiktoken file with base64. */
 static struct l32_tokenizer *
 open_file(const char *path, struct l32_err *err)
@@ -1001,6 +488,11 @@ open_file(const char *path, struct l32_err *err)
 	char *data;
 	size_t len, i = 0;
 
+	if (is_gguf(path)) {
+		l32_err_set(err, L32_ERR_UNSUPPORTED,
+		    "%s: a GGUF model file: its tokenizer is read with the model, not on its own", path);
+		return NULL;
+	}
 	if (tok_read_file(path, &data, &len, err) == -1)
 		return NULL;
 	while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r'))

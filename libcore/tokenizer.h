@@ -1,6 +1,7 @@
 /*
- * tokenizer.h - internal: the tokenizer's tables and the helpers its three
- * loaders (tok_tiktoken.c, tok_hf.c, tok_gguf.c) share.
+ * tokenizer.h - internal: the tokenizer's tables, shared by the code that
+ * builds them (tokenizer.c and the three loaders tok_tiktoken.c, tok_hf.c,
+ * tok_gguf.c) and the code that uses them (tok_encode.c, tok_decode.c).
  *
  * Every loader ends with the same model: n_vocab tokens, each a byte
  * string; ordinary (BPE) tokens are found by their bytes through an
@@ -14,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "l32.h"
 
@@ -61,8 +63,83 @@ int tok_set(struct l32_tokenizer *t, int32_t id, const void *p, size_t n,
  * line_base" in messages (tiktoken files), else "token id i". */
 int tok_finish(struct l32_tokenizer *t, int line_base, struct l32_err *err);
 
-/* Id of the ordinary token with bytes p[0..n), or -1. */
-int32_t tok_find(const struct l32_tokenizer *t, const void *p, size_t n);
+/* Longest special token that s[0..n) starts with: its id and its length in
+ * *len; -1 when none. */
+int32_t tok_special_match(const struct l32_tokenizer *t, const unsigned char *s, size_t n,
+    size_t *len);
+
+/* A 64-bit hash of a short byte string: whole words, then the tail read as
+ * overlapping words; n is mixed in so tails of different lengths differ. */
+static inline uint64_t
+tok_hash(const unsigned char *p, size_t n)
+{
+	uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xFF51AFD7ED558CCDull), w;
+	uint32_t a, b;
+
+	while (n > 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+		h ^= h >> 31;
+		p += 8;
+		n -= 8;
+	}
+	if (n >= 4) {
+		memcpy(&a, p, 4);
+		memcpy(&b, p + n - 4, 4);
+		w = (uint64_t)a << 32 | b;
+	} else if (n > 0) {
+		w = (uint64_t)p[0] | (uint64_t)p[n / 2] << 8 | (uint64_t)p[n - 1] << 16;
+	} else {
+		w = 0;
+	}
+	h = (h ^ w) * 0xBF58476D1CE4E5B9ull;
+	h ^= h >> 29;
+	h *= 0x94D049BB133111EBull;
+	return h ^ (h >> 32);
+}
+
+static inline int
+tok_same_bytes(const unsigned char *a, const unsigned char *b, size_t n)
+{
+	uint64_t x, y;
+
+	while (n >= 8) {
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		if (x != y)
+			return 0;
+		a += 8;
+		b += 8;
+		n -= 8;
+	}
+	while (n-- > 0)
+		if (*a++ != *b++)
+			return 0;
+	return 1;
+}
+
+/* Id of the ordinary token with bytes p[0..n), or -1.  Inline: BPE calls
+ * it for every candidate pair. */
+static inline int32_t
+tok_find(const struct l32_tokenizer *t, const void *p, size_t n)
+{
+	uint64_t h = tok_hash(p, n), e;
+	uint32_t tag = (uint32_t)(h >> 32);
+	size_t i = (size_t)h & t->mask;
+
+	while ((e = t->slots[i]) != 0) {
+		if ((uint32_t)(e >> 32) == tag) {
+			const struct tok_ent *te = &t->ent[(uint32_t)e - 1];
+
+			if (te->len == n && tok_same_bytes((const unsigned char *)t->blob + te->off, p, n))
+				return (int32_t)((uint32_t)e - 1);
+		}
+		i = (i + 1) & t->mask;
+	}
+	return -1;
+}
+
+
 
 /* GPT-2 byte-level text (as tokenizer.json and GGUF store tokens) to bytes:
  * out must hold n bytes; returns the byte count, or -1 and the offending

@@ -9,7 +9,7 @@
 
 #include "hfconfig.h"
 
-static volatile int sink;
+static volatile unsigned sink;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -25,13 +25,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&hp, 0, sizeof(hp));
 	if (l32_hfconfig_parse(data, size, "config.json", &hp, &tie, &err) == 0)
-		sink += hp.dim + hp.n_stop_ids + tie;
+		sink += (unsigned)hp.dim + (unsigned)hp.n_stop_ids + (unsigned)tie;
 	if (l32_hfgen_parse(data, size, "generation_config.json", &gen, &err) == 0)
-		sink += gen.n_eos + gen.top_k;
+		sink += (unsigned)gen.n_eos + (unsigned)gen.top_k;
 	if (l32_hfindex_parse(data, size, "model.safetensors.index.json", &ix, &err) == 0) {
 		for (k = 0; k < ix.n_map; k++)
-			sink += l32_hfindex_shard(&ix, ix.map[k].tensor);
-		sink += l32_hfindex_shard(&ix, "model.norm.weight");
+			sink += (unsigned)l32_hfindex_shard(&ix, ix.map[k].tensor);
+		sink += (unsigned)l32_hfindex_shard(&ix, "model.norm.weight");
 		l32_hfindex_free(&ix);
 	}
 	return 0;

@@ -187,10 +187,7 @@ add(struct mlist *l, const struct micro_opts *o, const struct spec *s, int layer
 		return -1;
 	t = &l->t[l->n];
 	memset(t, 0, sizeof(*t));
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
 	snprintf(t->name, sizeof(t->name), hf ? s->hf : s->gguf, layer);
-#pragma GCC diagnostic pop
 	if (o->skip != NULL && strcmp(o->skip, t->name) == 0)
 		return 0;
 	t->kind = s->kind;
@@ -401,8 +398,10 @@ set_key(json_t *cfg, const struct micro_opts *o, const char *key, json_t *v)
 		return;
 	}
 	if (retyped(o, key)) {
+		json_t *w = json_is_string(v) ? json_integer(1) : json_string("7");
+
 		json_decref(v);
-		v = json_is_string(v) ? json_integer(1) : json_string("7");
+		v = w;
 	}
 	json_object_set_new(cfg, key, v);
 }
@@ -502,4 +501,35 @@ out:
 		mlist_free(l);
 	free(l);
 	return rc;
+}
+
+int
+micro_hf_tokenizer(const char *dir)
+{
+	static const char *const specials[] = { "<|begin_of_text|>", "<|end_of_text|>",
+	    "<|eom_id|>", "<|eot_id|>" };
+	static const char regex[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|"
+	    "\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+	json_t *vocab = json_object(), *added = json_array();
+	char s[3], key[4];
+	int i, n;
+
+	for (i = 0; i < 256; i++) {
+		n = micro_bytelevel((unsigned char)i, s);
+		memcpy(key, s, (size_t)n);
+		key[n] = '\0';
+		json_object_set_new(vocab, key, json_integer(i));
+	}
+	json_object_set_new(vocab, "\xc4\xa0t", json_integer(256));
+	json_object_set_new(vocab, "he", json_integer(257));
+	for (i = 0; i < 4; i++)
+		json_array_append_new(added, json_pack("{s:i, s:s, s:b}", "id", 258 + i,
+		    "content", specials[i], "special", 1));
+	return write_json(dir, "tokenizer.json", json_pack(
+	    "{s:o, s:n, s:{s:s, s:[{s:s, s:{s:s}, s:s}, {s:s, s:b}]}, s:{s:s, s:o, s:[s, s]}}",
+	    "added_tokens", added, "normalizer",
+	    "pre_tokenizer", "type", "Sequence", "pretokenizers",
+	    "type", "Split", "pattern", "Regex", regex, "behavior", "Isolated",
+	    "type", "ByteLevel", "add_prefix_space", 0,
+	    "model", "type", "BPE", "vocab", vocab, "merges", "\xc4\xa0 t", "h e"));
 }

@@ -44,6 +44,10 @@ int micro_gguf(const struct micro_opts *o, struct l32_buf *out);
  * many model-0000N-of-0000M.safetensors and the index.  No tokenizer.json. */
 int micro_hf_dir(const struct micro_opts *o, const char *dir, int shards);
 
+/* dir/tokenizer.json: the micro vocabulary (MICRO_TOK_VOCAB ids) with
+ * Llama 3's pre-tokenizer. */
+int micro_hf_tokenizer(const char *dir);
+
 /* GPT-2 byte-level text of byte b (1 or 2 UTF-8 bytes) into out; its length. */
 int micro_bytelevel(unsigned char b, char out[3]);
 

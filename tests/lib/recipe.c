@@ -68,7 +68,9 @@ l32_recipe_matrix_value(uint64_t r, int e)
 {
 	int u = (int)(r >> 56);
 
-	return ldexpf((float)(2 * u - 255), -e);
+	/* 2^-e is exact in f32 for the exponents in use (9..14), so the
+	 * product is exact too */
+	return (float)(2 * u - 255) * (1.0f / (float)(1u << e));
 }
 
 float

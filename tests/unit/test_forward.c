@@ -179,6 +179,7 @@ tally_val(struct tally *t, double got, double want, double tol, const char *fmt,
 /* What a run of a token sequence gives, position by position. */
 struct result {
 	int32_t n;
+	uint8_t *want;        /* (n) 1 where logits are computed; NULL: everywhere */
 	double *lse;          /* (n) log-sum-exp of the logits */
 	int32_t *argmax;      /* (n) */
 	float *last;          /* (VOCAB) logits at position n-1 */
@@ -191,6 +192,7 @@ struct result {
 static void
 result_free(struct result *r)
 {
+	free(r->want);
 	free(r->lse);
 	free(r->argmax);
 	free(r->last);
@@ -199,45 +201,70 @@ result_free(struct result *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* e^x for -87 < x <= 0 within a few ulp: x = k ln2 + r with |r| <= ln2/2,
- * e^r by its Taylor polynomial to degree 7, times 2^k.  Inline and
- * branch-free, because the test spends most of its time summing e^x over
- * 128256 logits per position. */
-static inline float
-exp_neg(float x)
-{
-	int k = (int)(x * 1.44269504f - 0.5f);   /* round to nearest for x <= 0 */
-	float r = (x - (float)k * 0.693145751953125f) - (float)k * 1.428606765330187e-06f;
-	float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 +
-	    r * (1.0f / 120 + r * (1.0f / 720 + r * (1.0f / 5040)))))));
-	uint32_t bits = (uint32_t)(k + 127) << 23;
-	float scale;
+/*
+ * The test spends most of its time in the log-sum-exp of 128256 logits per
+ * position, so that runs 4 lanes at a time (GCC/clang vector extensions,
+ * SSE2 on any x86-64): e^x for x <= 0 as 2^k e^r with x = k ln2 + r,
+ * |r| <= ln2/2, e^r by its Taylor polynomial to degree 7 (relative error
+ * about 1e-7); lanes below -87 give 0.
+ */
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
 
-	memcpy(&scale, &bits, sizeof(scale));
-	return p * scale;
+static v4f
+exp_neg4(v4f x)
+{
+	v4i k = __builtin_convertvector(x * 1.44269504f - 0.5f, v4i); /* round, x <= 0 */
+	v4f kf = __builtin_convertvector(k, v4f);
+	v4f r = (x - kf * 0.693145751953125f) - kf * 1.428606765330187e-06f;
+	v4f r2 = r * r, r4 = r2 * r2;
+	v4f p = ((1.0f + r) + r2 * (0.5f + r * (1.0f / 6))) + r4 *
+	    ((1.0f / 24 + r * (1.0f / 120)) + r2 * (1.0f / 720 + r * (1.0f / 5040)));
+	v4i scale = (k + 127) << 23;     /* the bits of 2^k */
+	v4i keep = x > -87.0f;
+
+	return (v4f)((v4i)(p * (v4f)scale) & keep);
 }
 
 static double
 logsumexp(const float *v, int32_t n, int32_t *argmax)
 {
-	float max = v[0], sum[8] = { 0 };
+	v4f m4 = { v[0], v[0], v[0], v[0] }, x;
+	float max = v[0];
 	double total = 0.0;
 	int32_t i;
 
-	for (i = 1; i < n; i++)
+	for (i = 0; i + 4 <= n; i += 4) {
+		v4i gt;
+
+		memcpy(&x, v + i, sizeof(x));
+		gt = x > m4;
+		m4 = (v4f)(((v4i)x & gt) | ((v4i)m4 & ~gt));
+	}
+	for (; i < n; i++)
 		max = v[i] > max ? v[i] : max;
+	for (int k = 0; k < 4; k++)
+		max = m4[k] > max ? m4[k] : max;
 	if (argmax != NULL)
 		for (*argmax = 0; v[*argmax] != max; ++*argmax)
 			;
-	/* 8 running float sums of at most n/8 terms each: relative error
-	 * about 1e-6 at worst, far inside the 1e-3 tolerance */
-	for (i = 0; i + 8 <= n; i += 8)
-		for (int k = 0; k < 8; k++)
-			sum[k] += v[i + k] - max > -87.0f ? exp_neg(v[i + k] - max) : 0.0f;
-	for (; i < n; i++)
-		sum[0] += v[i] - max > -87.0f ? exp_neg(v[i] - max) : 0.0f;
-	for (int k = 0; k < 8; k++)
-		total += sum[k];
+	/* blocks of 256 values summed in f32 lanes, the blocks in double */
+	for (i = 0; i < n; i += 256) {
+		v4f acc = { 0, 0, 0, 0 };
+		int32_t j = i, end = n - i < 256 ? n : i + 256;
+		float rest = 0.0f;
+
+		for (; j + 4 <= end; j += 4) {
+			memcpy(&x, v + j, sizeof(x));
+			acc += exp_neg4(x - max);
+		}
+		for (; j < end; j++) {
+			v4f one = { v[j] - max, -100.0f, -100.0f, -100.0f };
+
+			rest += exp_neg4(one)[0];
+		}
+		total += ((double)acc[0] + acc[1]) + ((double)acc[2] + acc[3]) + rest;
+	}
 	return max + log(total);
 }
 
@@ -284,13 +311,17 @@ run_chunks(struct l32_ctx *c, int32_t seq, const int32_t *tok, int32_t n,
 		for (int32_t i = 0; i < k; i++) {
 			pos[i] = s + i;
 			sq[i] = seq;
-			out[i] = L32_OUT_LOGITS;
+			out[i] = r->want == NULL || r->want[s + i] ? L32_OUT_LOGITS : 0;
 		}
 		ck_assert_msg(l32_ctx_decode(c, &b, &err) == 0, "decode at %d: %s",
 		    s, err.msg);
 		for (int32_t i = 0; i < k; i++) {
 			const float *lg = l32_ctx_logits(c, i);
 
+			if (out[i] == 0) {
+				ck_assert_ptr_null(lg);
+				continue;
+			}
 			ck_assert_msg(lg != NULL, "no logits for batch token %d", i);
 			record_logits(r, s + i, lg);
 		}
@@ -346,6 +377,8 @@ check_record(const json_t *rec, const struct result *r, double tol, struct tally
 	    json_number_value(json_object_get(rec, "logsumexp_last")), tol,
 	    "logsumexp_last");
 	for (int32_t p = 0; p < r->n; p++) {
+		if (r->want != NULL && !r->want[p])
+			continue;
 		tally_val(t, r->lse[p], json_number_value(json_array_get(lse, (size_t)p)),
 		    tol, "logsumexp at pos %d", p);
 		if (json_number_value(json_array_get(mg, (size_t)p)) > tol)
@@ -395,10 +428,14 @@ check_record(const json_t *rec, const struct result *r, double tol, struct tally
 }
 
 /* Runs every golden record of (model, weights) on m; tol_short for cases of
- * up to 1024 tokens, tol_long above. */
+ * up to 1024 tokens, tol_long above.  With light set, a long case computes
+ * logits only at its checkpoints and last position (the output projection
+ * and log-sum-exp over 4096 x 128256 logits dominate the run time), and the
+ * per-position checks run there; every case of a model is checked in full
+ * by the float run without light. */
 static void
 check_golden(struct l32_model *m, const char *model, const char *weights,
-    int kv_f16, double tol_short, double tol_long, const char *label)
+    int kv_f16, double tol_short, double tol_long, int light, const char *label)
 {
 	const json_t *recs[64];
 	size_t nrec = golden_records(model, weights, recs, 64);
@@ -421,15 +458,22 @@ check_golden(struct l32_model *m, const char *model, const char *weights,
 			r.ckpt_pos[r.n_ckpt++] =
 			    (int32_t)json_integer_value(json_object_get(e, "pos"));
 		r.ckpt = calloc((size_t)(r.n_ckpt > 0 ? r.n_ckpt : 1) * VOCAB, sizeof(float));
+		if (light && r.n_ckpt > 0) {
+			r.want = calloc((size_t)n, 1);
+			for (int32_t j = 0; j < r.n_ckpt; j++)
+				r.want[r.ckpt_pos[j]] = 1;
+			r.want[n - 1] = 1;
+		}
 		c = new_ctx(m, n, 1, n < 256 ? n : 256, kv_f16);
 		run_chunks(c, 0, tok, n, n < 256 ? n : 256, &r);
 		l32_ctx_free(c);
 
 		memset(&t, 0, sizeof(t));
 		check_record(rec, &r, tol, &t);
-		fprintf(stderr, "%s %s/%s %-18s %4d positions: %6ld values, max |diff| %.2e%s%s\n",
+		fprintf(stderr, "%s %s/%s %-18s %4d positions: %7ld values, max |diff| %.2e%s%s%s\n",
 		    label, model, weights, rec_str(rec, "case"), n, t.checked,
-		    t.maxdiff, t.failed ? " FAIL " : "", t.failed ? t.first : "");
+		    t.maxdiff, r.want != NULL ? " (logits at checkpoints and last only)" : "",
+		    t.failed ? " FAIL " : "", t.failed ? t.first : "");
 		if (t.failed && failed == 0)
 			snprintf(first, sizeof(first), "%s %s: %s", label,
 			    rec_str(rec, "case"), t.first);
@@ -873,7 +917,7 @@ START_TEST(test_matmul_paths)
 	const struct l32_type_traits *tr = l32_type_traits(t);
 	int64_t cols = tr->block == 256 ? 512 : 96, rows = 301;
 	size_t rb = l32_type_row_bytes(t, cols), stride = rb + 8; /* padded rows */
-	uint8_t *data = aligned_alloc(64, stride * (size_t)rows + 64);
+	uint8_t *data = aligned_alloc(64, (stride * (size_t)rows + 127) & ~(size_t)63);
 	static const int64_t ns[] = { 1, 3, 8, 40 };
 	struct l32_tensor w = { "w", t, cols, rows, data, stride };
 	float *x = malloc(40 * (size_t)cols * sizeof(float));
@@ -967,7 +1011,7 @@ START_TEST(test_golden_memory)
 	struct l32_model *m = recipe_model(mem_variants[_i].model, mem_variants[_i].type);
 
 	check_golden(m, mem_variants[_i].model, mem_variants[_i].weights, 0,
-	    1e-3, 2e-3, "recipe");
+	    1e-3, 2e-3, mem_variants[_i].type != L32_TYPE_F32, "recipe");
 	l32_recipe_model_free(m);
 }
 END_TEST
@@ -976,7 +1020,7 @@ START_TEST(test_golden_kv_f16)
 {
 	struct l32_model *m = recipe_model("tiny", L32_TYPE_F32);
 
-	check_golden(m, "tiny", "float", 1, 2e-2, 2e-2, "kv-f16");
+	check_golden(m, "tiny", "float", 1, 2e-2, 2e-2, 1, "kv-f16");
 	l32_recipe_model_free(m);
 }
 END_TEST
@@ -985,9 +1029,10 @@ END_TEST
 
 /* Logits of every position of tok, decoded in chunks of `chunk`. */
 static float *
-all_logits(struct l32_model *m, const int32_t *tok, int32_t n, int32_t chunk)
+all_logits(struct l32_model *m, const int32_t *tok, int32_t n, int32_t chunk,
+    int kv_f16)
 {
-	struct l32_ctx *c = new_ctx(m, n, 1, chunk, 0);
+	struct l32_ctx *c = new_ctx(m, n, 1, chunk, kv_f16);
 	struct result r;
 	float *all;
 
@@ -1013,50 +1058,54 @@ max_diff(const float *a, const float *b, size_t n)
 
 START_TEST(test_decode_matches_prefill)
 {
-	const char *config = _i == 0 ? "tiny" : "mini";
-	struct l32_model *m = recipe_model(config, _i == 2 ? L32_TYPE_Q8_0 : L32_TYPE_F32);
+	/* tiny F32, tiny Q8_0, mini F32 (on a prefix: each decoded token
+	 * costs a scalar pass over the 128256-row output matrix), tiny F32
+	 * with an f16 cache (both paths then read the same f16 values) */
+	const char *config = _i == 2 ? "mini" : "tiny";
+	int kv_f16 = _i == 3;
+	/* the two paths' K/V differ by ~1e-7 before rounding, which can
+	 * flip an f16 rounding (5e-4 relative): a looser bound for f16 */
+	double tol = kv_f16 ? 2e-3 : 1e-4;
+	struct l32_model *m = recipe_model(config, _i == 1 ? L32_TYPE_Q8_0 : L32_TYPE_F32);
 	const json_t *rec = golden_record(config, "float", "chat_system_user");
 	int32_t n, *tok = rec_tokens(rec, &n);
-	float *prefill = all_logits(m, tok, n, n);     /* one batch: GEMM paths */
-	float *step = all_logits(m, tok, n, 1);        /* token by token: dot paths */
-	float *tail;
+	int32_t *pos = malloc(64 * sizeof(int32_t)), *seq = calloc(64, sizeof(int32_t));
+	float *prefill, *step;
+	const float *tail;
 	struct l32_ctx *c;
 	struct l32_batch b;
 	struct l32_err err;
-	int32_t pos = n - 1, seq = 0;
 	double d;
 
+	if (_i == 2)
+		n = 20;
+	ck_assert_int_le(n, 64);
+	for (int32_t i = 0; i < n; i++)
+		pos[i] = i;
+	prefill = all_logits(m, tok, n, n, kv_f16);    /* one batch: GEMM paths */
+	step = all_logits(m, tok, n, 1, kv_f16);       /* token by token: dot paths */
 	d = max_diff(prefill, step, (size_t)n * VOCAB);
-	fprintf(stderr, "%s: prefill vs token-by-token over %d positions: max |diff| %.2e\n",
-	    config, n, d);
-	ck_assert_msg(d <= 1e-4, "token-by-token decode differs by %g", d);
+	fprintf(stderr, "%s %s%s: prefill vs token-by-token over %d positions: max |diff| %.2e\n",
+	    config, _i == 1 ? "Q8_0" : "F32", kv_f16 ? " f16 cache" : "", n, d);
+	ck_assert_msg(d <= tol, "token-by-token decode differs by %g", d);
 
-	/* prefill n-1 tokens, then decode the last one */
-	c = new_ctx(m, n, 1, n, 0);
-	b = (struct l32_batch){ n - 1, tok, NULL, NULL, NULL };
-	{
-		int32_t *p = malloc((size_t)n * sizeof(int32_t));
-		int32_t *s = calloc((size_t)n, sizeof(int32_t));
-
-		for (int32_t i = 0; i < n; i++)
-			p[i] = i;
-		b.pos = p;
-		b.seq = s;
-		ck_assert_msg(l32_ctx_decode(c, &b, &err) == 0, "%s", err.msg);
-		ck_assert_int_eq(l32_ctx_seq_len(c, 0), n - 1);
-		ck_assert_ptr_null(l32_ctx_logits(c, 0));          /* not asked */
-		ck_assert_ptr_nonnull(l32_ctx_logits(c, n - 2));   /* last by default */
-		free(p);
-		free(s);
-	}
-	b = (struct l32_batch){ 1, tok + n - 1, &pos, &seq, NULL };
+	/* prefill n-1 tokens (logits of the last by default), then decode one */
+	c = new_ctx(m, n, 1, n, kv_f16);
+	b = (struct l32_batch){ n - 1, tok, pos, seq, NULL };
 	ck_assert_msg(l32_ctx_decode(c, &b, &err) == 0, "%s", err.msg);
-	tail = (float *)l32_ctx_logits(c, 0);
+	ck_assert_int_eq(l32_ctx_seq_len(c, 0), n - 1);
+	ck_assert_ptr_null(l32_ctx_logits(c, 0));
+	ck_assert_ptr_nonnull(l32_ctx_logits(c, n - 2));
+	b = (struct l32_batch){ 1, tok + n - 1, pos + n - 1, seq, NULL };
+	ck_assert_msg(l32_ctx_decode(c, &b, &err) == 0, "%s", err.msg);
+	tail = l32_ctx_logits(c, 0);
 	d = max_diff(tail, prefill + (size_t)(n - 1) * VOCAB, VOCAB);
-	ck_assert_msg(d <= 1e-4, "prefill n-1 then decode 1 differs by %g", d);
+	ck_assert_msg(d <= tol, "prefill n-1 then decode 1 differs by %g", d);
 	l32_ctx_free(c);
 	free(prefill);
 	free(step);
+	free(pos);
+	free(seq);
 	free(tok);
 	l32_recipe_model_free(m);
 }
@@ -1071,8 +1120,8 @@ START_TEST(test_two_sequences)
 	int32_t *tb = rec_tokens(golden_record("tiny", "float", "llama_cpp_chktxt"), &nb);
 	int32_t pa = 20, pb = 40;      /* prompt lengths; the rest is decoded */
 	int32_t steps = 12;
-	float *alone_a = all_logits(m, ta, pa + steps, 16);
-	float *alone_b = all_logits(m, tb, pb + steps, 16);
+	float *alone_a = all_logits(m, ta, pa + steps, 16, 0);
+	float *alone_b = all_logits(m, tb, pb + steps, 16, 0);
 	struct l32_ctx *c = new_ctx(m, 128, 3, 64, 0);
 	int32_t tok[64], pos[64], seq[64], n = 0;
 	uint8_t out[64];
@@ -1249,14 +1298,14 @@ START_TEST(test_golden_files)
 	ck_assert_msg(m != NULL, "reference data missing or unreadable: %s", err.msg);
 	ck_assert_int_eq(m->w.rope_halves, file_variants[_i].rope_halves);
 	check_golden(m, file_variants[_i].model, file_variants[_i].weights, 0,
-	    1e-3, 2e-3, file_variants[_i].path);
+	    1e-3, 2e-3, 1, file_variants[_i].path);
 	l32_model_free(m);
 }
 END_TEST
 
 /* The mini Q4_K_M file holds real Q4_K and Q6_K blocks, so its golden
  * check above runs those kernels. */
-START_TEST(test_kquant_file_rows)
+START_TEST(test_kquant_file_types)
 {
 	struct l32_err err;
 	struct l32_model *m = l32_model_open(
@@ -1308,7 +1357,7 @@ forward_suite(void)
 
 	tc = tcase_create("kv");
 	tcase_set_timeout(tc, 120);
-	tcase_add_loop_test(tc, test_decode_matches_prefill, 0, 3);
+	tcase_add_loop_test(tc, test_decode_matches_prefill, 0, 4);
 	tcase_add_test(tc, test_two_sequences);
 	tcase_add_test(tc, test_embeddings);
 	tcase_add_test(tc, test_batch_errors);
@@ -1325,7 +1374,7 @@ forward_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_loop_test(tc, test_golden_files, 0,
 	    sizeof(file_variants) / sizeof(file_variants[0]));
-	tcase_add_test(tc, test_kquant_file_rows);
+	tcase_add_test(tc, test_kquant_file_types);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gguf.h"
 #include "ggufw.h"
@@ -696,6 +697,38 @@ START_TEST(no_tensors)
 }
 END_TEST
 
+START_TEST(written_file)
+{
+	static const float a[4] = { 1, 2, 3, 4 };
+	struct ggufw *w = ggufw_new();
+	struct l32_mapping m;
+	struct l32_buf b = { 0 };
+	struct l32_err err = { 0 };
+	struct l32_gguf *g;
+	int64_t ne[1] = { 4 };
+	char path[] = "/tmp/l32-ggufw-XXXXXX";
+	int fd = mkstemp(path);
+
+	ck_assert(fd != -1 && w != NULL);
+	close(fd);
+	ck_assert(ggufw_kv_str(w, "general.architecture", "llama") == 0);
+	ck_assert(ggufw_tensor(w, "a", L32_TYPE_F32, 1, ne, a) == 0);
+	ck_assert_msg(ggufw_write_file(w, path, &err) == 0, "%s", err.msg);
+	ck_assert(ggufw_write_buf(w, &b) == 0);
+	ck_assert_msg(l32_mapfile_open(path, &m, &err) == 0, "%s", err.msg);
+	ck_assert(m.len == b.len && memcmp(m.addr, b.data, b.len) == 0);
+	g = parse_ok(m.addr, m.len);
+	ck_assert(memcmp(l32_gguf_find_tensor(g, "a")->data, a, sizeof(a)) == 0);
+	l32_gguf_free(g);
+	l32_mapfile_close(&m);
+	unlink(path);
+	ck_assert(ggufw_write_file(w, "/nonexistent/dir/x.gguf", &err) == -1);
+	ck_assert(strstr(err.msg, "/nonexistent/dir/x.gguf") != NULL);
+	ggufw_free(w);
+	l32_buf_free(&b);
+}
+END_TEST
+
 /* ----------------------------------------------------------- fuzz seeds */
 
 static void
@@ -766,6 +799,7 @@ main(void)
 	tcase_add_test(tc, bad_tensors);
 	tcase_add_test(tc, bad_tensor_names);
 	tcase_add_test(tc, no_tensors);
+	tcase_add_test(tc, written_file);
 	tcase_add_test(tc, corpus);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

@@ -670,6 +670,17 @@ START_TEST(micro_hf_dirs)
 			ck_assert((m->norm_store != NULL) == (t != 0));
 			l32_model_free(m);
 		}
+	/* with a tokenizer.json */
+	micro_defaults(&o);
+	o.vocab = MICRO_TOK_VOCAB;
+	snprintf(dir, sizeof(dir), "%s/hf-tok", tmp);
+	ck_assert(micro_hf_dir(&o, dir, 1) == 0);
+	ck_assert(micro_hf_tokenizer(dir) == 0);
+	m = open_ok(dir);
+	ck_assert_ptr_nonnull(l32_model_tokenizer(m));
+	ck_assert_int_eq(l32_tokenizer_n_vocab(l32_model_tokenizer(m)), MICRO_TOK_VOCAB);
+	ck_assert_int_eq(l32_tokenizer_eot(l32_model_tokenizer(m)), 261);
+	l32_model_free(m);
 }
 END_TEST
 
@@ -966,6 +977,7 @@ micro_hf_fail(const struct micro_opts *o, int shards, const char *want)
 START_TEST(bad_hf_tensors)
 {
 	struct micro_opts o;
+	char dir[512];
 
 	micro_defaults(&o);
 	o.skip = "model.layers.0.mlp.up_proj.weight";
@@ -981,6 +993,12 @@ START_TEST(bad_hf_tensors)
 	o.untied = 1;
 	o.skip = "lm_head.weight";
 	micro_hf_fail(&o, 1, "tensor lm_head.weight is missing");
+	/* a tokenizer with ids past the embedding rows */
+	micro_defaults(&o);
+	snprintf(dir, sizeof(dir), "%s/tok16", tmp);
+	ck_assert(micro_hf_dir(&o, dir, 1) == 0);
+	ck_assert(micro_hf_tokenizer(dir) == 0);
+	expect_open_fail(dir, "tokenizer.json", ": 262 tokens, more than the vocab_size 16 of config.json");
 	micro_defaults(&o);
 	o.n_heads = 3;
 	o.n_kv_heads = 2;

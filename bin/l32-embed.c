@@ -1,0 +1,403 @@
+/*
+ * l32-embed - the OpenAI embeddings endpoint as an NDJSON filter.
+ *
+ *   {"input": "..." | ["...", ...] | [ids] | [[ids], ...],
+ *    "encoding_format"?, "dimensions"?}  -> {"object": "list", "data": [...]}
+ *
+ * Llama 3.2 is not an embedding model: an embedding is the mean (or the
+ * last) of its final normalized hidden states, L2-normalized.
+ */
+#include <err.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "l32.h"
+
+#define MAX_INPUTS 2048   /* inputs per request, as OpenAI allows */
+
+struct embed {
+	struct l32_model *model;
+	struct l32_embedder *em;
+	const struct l32_tokenizer *tok;
+	const char *model_name;
+	enum l32_pooling pooling;
+	int normalize;
+	int truncate;          /* --truncate: cut over-long inputs */
+	int base64;            /* --encoding-format base64 */
+	int32_t dimensions;    /* --dimensions, 0: all */
+	int32_t dim, n_ctx;
+};
+
+/* One request, parsed. */
+struct request {
+	json_t *body;
+	const char *model;
+	int base64, truncate;
+	int32_t dimensions;
+	struct l32_tokens *in;  /* (n) */
+	unsigned char *cut;     /* (n) input was truncated */
+	size_t n;
+	float *vec;             /* (n, dim) */
+};
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: %s [-hrTV] [-b batch] [-c ctx] [-m model] [-t threads] [--dimensions n]\n"
+	    "       [--encoding-format float|base64] [--kv-f16] [--max-line bytes]\n"
+	    "       [--no-normalize] [--pooling mean|last] [--progress] [--truncate] [file ...]\n",
+	    getprogname());
+	exit(L32_EXIT_USAGE);
+}
+
+/* --------------------------------------------------------------- requests */
+
+static const char *const known_fields[] = {
+	"input", "model", "encoding_format", "dimensions", "user", "truncate",
+	"id", "custom_id", "metadata", NULL
+};
+
+static int
+context_error(const char *param, size_t n, int32_t n_ctx, struct l32_err *err)
+{
+	l32_err_param(err, L32_ERR_CONTEXT, param, "%s is %zu tokens; the context window is %d "
+	    "tokens (-c); --truncate or \"truncate\": true cuts it", param, n, n_ctx);
+	err->code = "context_length_exceeded";
+	return -1;
+}
+
+/* A string (tokenized with BOS) or a list of ids (BOS put first when it
+ * is not there), checked against the context. */
+static int
+take_input(struct embed *e, struct request *r, json_t *v, const char *param, size_t i,
+    struct l32_err *err)
+{
+	struct l32_tokens *t = &r->in[i];
+	int32_t bos = l32_tokenizer_bos(e->tok), n_vocab = l32_tokenizer_n_vocab(e->tok);
+	json_t *id;
+	size_t k;
+	char at[48];
+
+	if (json_is_string(v)) {
+		if (json_string_length(v) == 0)
+			return l32_err_param(err, L32_ERR_INVALID, param, "%s is an empty string", param);
+		if (l32_tokenize(e->tok, json_string_value(v), json_string_length(v),
+		    L32_TOKENIZE_BOS, t, err) == -1)
+			return -1;
+	} else if (json_is_array(v) && json_array_size(v) > 0) {
+		if (!(json_is_integer(json_array_get(v, 0)) && json_integer_value(json_array_get(v, 0)) == bos) &&
+		    l32_tokens_push(t, bos) == -1)
+			return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
+		json_array_foreach(v, k, id) {
+			if (!json_is_integer(id) || json_integer_value(id) < 0 ||
+			    json_integer_value(id) >= n_vocab) {
+				snprintf(at, sizeof(at), "%s[%zu]", param, k);
+				return l32_err_param(err, L32_ERR_INVALID, at,
+				    "%s is not a token id (0..%d)", at, n_vocab - 1);
+			}
+			if (l32_tokens_push(t, (int32_t)json_integer_value(id)) == -1)
+				return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
+		}
+	} else
+		return l32_err_param(err, L32_ERR_INVALID, param,
+		    "%s must be a non-empty string or a non-empty array of token ids", param);
+	if (t->n > (size_t)e->n_ctx) {
+		if (!r->truncate)
+			return context_error(param, t->n, e->n_ctx, err);
+		t->n = (size_t)e->n_ctx;
+		r->cut[i] = 1;
+	}
+	return 0;
+}
+
+/* input: a string, a list of strings, a list of ids or a list of lists of ids. */
+static int
+parse_input(struct embed *e, struct request *r, struct l32_err *err)
+{
+	json_t *v = json_object_get(r->body, "input"), *item;
+	char param[32];
+	size_t i;
+
+	if (v == NULL || json_is_null(v))
+		return l32_err_param(err, L32_ERR_INVALID, "input", "a request needs input");
+	if (json_is_array(v) && (json_array_size(v) == 0 || json_array_size(v) > MAX_INPUTS))
+		return l32_err_param(err, L32_ERR_INVALID, "input",
+		    "input has %zu items; it must have 1 to %d", json_array_size(v), MAX_INPUTS);
+	/* one input: a string, or a flat list of ids */
+	r->n = json_is_array(v) && !json_is_integer(json_array_get(v, 0)) ? json_array_size(v) : 1;
+	r->in = calloc(r->n, sizeof(*r->in));
+	r->cut = calloc(r->n, 1);
+	r->vec = reallocarray(NULL, r->n, (size_t)e->dim * sizeof(float));
+	if (r->in == NULL || r->cut == NULL || r->vec == NULL)
+		return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
+	if (r->n == 1 && !(json_is_array(v) && !json_is_integer(json_array_get(v, 0))))
+		return take_input(e, r, v, "input", 0, err);
+	json_array_foreach(v, i, item) {
+		snprintf(param, sizeof(param), "input[%zu]", i);
+		if (take_input(e, r, item, param, i, err) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+parse_request(struct embed *e, struct request *r, struct l32_err *err)
+{
+	const char *fmt = NULL;
+	long long dims = r->dimensions;
+
+	if (l32_request_fields(r->body, known_fields, NULL, err) == -1 ||
+	    l32_request_model(r->body, e->model_name, &r->model, err) == -1 ||
+	    l32_json_get_str(r->body, "encoding_format", &fmt, NULL, err) == -1 ||
+	    l32_json_get_int(r->body, "dimensions", 1, e->dim, &dims, err) == -1 ||
+	    l32_json_get_bool(r->body, "truncate", &r->truncate, err) == -1)
+		return -1;
+	if (fmt != NULL && strcmp(fmt, "float") != 0 && strcmp(fmt, "base64") != 0)
+		return l32_err_param(err, L32_ERR_INVALID, "encoding_format",
+		    "encoding_format \"%s\" is not \"float\" or \"base64\"", fmt);
+	if (fmt != NULL)
+		r->base64 = strcmp(fmt, "base64") == 0;
+	r->dimensions = (int32_t)dims;
+	return parse_input(e, r, err);
+}
+
+/* -------------------------------------------------------------- responses */
+
+static json_t *
+item_json(const struct request *r, size_t i, const float *v, int32_t n)
+{
+	json_t *o, *emb;
+	int32_t d;
+
+	if (r->base64) {
+		struct l32_buf b = { 0 };
+
+		emb = l32_base64_f32(&b, v, (size_t)n) == 0 ? json_stringn(b.data, b.len) : NULL;
+		l32_buf_free(&b);
+	} else {
+		emb = json_array();
+		for (d = 0; d < n; d++)
+			json_array_append_new(emb, json_real((double)v[d]));
+	}
+	o = json_pack("{s:s, s:I, s:o}", "object", "embedding", "index", (json_int_t)i,
+	    "embedding", emb);
+	if (o != NULL && r->cut[i])
+		json_object_set_new(o, "truncated", json_true());
+	return o;
+}
+
+static json_t *
+response(const struct embed *e, struct request *r)
+{
+	json_t *data = json_array();
+	int32_t n = r->dimensions > 0 ? r->dimensions : e->dim;
+	json_int_t tokens = 0;
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		float *v = r->vec + i * (size_t)e->dim;
+
+		/* dimensions: the first n values, then normalized again */
+		if (e->normalize)
+			l32_vec_normalize(v, (size_t)n);
+		json_array_append_new(data, item_json(r, i, v, n));
+		tokens += (json_int_t)r->in[i].n;
+	}
+	return json_pack("{s:s, s:o, s:s, s:{s:I, s:I}}", "object", "list", "data", data,
+	    "model", r->model, "usage", "prompt_tokens", tokens, "total_tokens", tokens);
+}
+
+static int
+handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err)
+{
+	struct embed *e = arg;
+	struct request r;
+	json_t *resp;
+	size_t i;
+	int rc = -1;
+
+	memset(&r, 0, sizeof(r));
+	r.body = body;
+	r.base64 = e->base64;
+	r.truncate = e->truncate;
+	r.dimensions = e->dimensions;
+	if (parse_request(e, &r, err) == -1 ||
+	    l32_embed(e->em, r.in, r.n, e->pooling, r.vec, err) == -1)
+		goto out;
+	for (i = 0; i < r.n; i++)
+		l32_filter_count_tokens(f, (long)r.in[i].n);
+	if ((resp = response(e, &r)) == NULL) {
+		l32_err_set(err, L32_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = l32_filter_emit(f, resp)) == -1)
+		l32_err_set(err, L32_ERR_IO, "output failed");
+out:
+	for (i = 0; r.in != NULL && i < r.n; i++)
+		l32_tokens_free(&r.in[i]);
+	free(r.in);
+	free(r.cut);
+	free(r.vec);
+	return rc;
+}
+
+static json_t *
+from_text(void *arg, const char *line, size_t len, struct l32_err *err)
+{
+	return json_pack("{s:s%}", "input", line, len);
+}
+
+/* --raw: each embedding's numbers (or base64) separated by spaces, the
+ * embeddings of a request by tabs. */
+static const char *
+raw_text(void *arg, json_t *resp, size_t *len)
+{
+	static struct l32_buf b;
+	json_t *item, *x;
+	size_t i, k;
+
+	l32_buf_reset(&b);
+	json_array_foreach(json_object_get(resp, "data"), i, item) {
+		json_t *emb = json_object_get(item, "embedding");
+
+		if (i > 0)
+			l32_buf_puts(&b, "\t");
+		if (json_is_string(emb))
+			l32_buf_puts(&b, json_string_value(emb));
+		json_array_foreach(emb, k, x)
+			l32_buf_printf(&b, k > 0 ? " %.9g" : "%.9g", json_real_value(x));
+	}
+	*len = b.len;
+	return b.data ? b.data : "";
+}
+
+/* ------------------------------------------------------------------- main */
+
+static void
+env_num(const char *name, long long lo, long long hi, long long *out)
+{
+	if (l32_env_num(name, lo, hi, out) == -1)
+		usage();
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "batch", required_argument, NULL, 'b' },
+		{ "ctx", required_argument, NULL, 'c' },
+		{ "dimensions", required_argument, NULL, 'D' },
+		{ "encoding-format", required_argument, NULL, 'E' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "kv-f16", no_argument, NULL, 'K' },
+		{ "max-line", required_argument, NULL, 'L' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "no-normalize", no_argument, NULL, 'N' },
+		{ "normalize", no_argument, NULL, 'n' },
+		{ "pooling", required_argument, NULL, 'P' },
+		{ "progress", no_argument, NULL, 'p' },
+		{ "raw", no_argument, NULL, 'r' },
+		{ "text", no_argument, NULL, 'T' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "truncate", no_argument, NULL, 'U' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char *const urls[] = { "/v1/embeddings", "/embeddings", NULL };
+	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, NULL };
+	struct l32_filter_opts fo;
+	struct l32_ctx_params cp;
+	struct embed e;
+	struct l32_err err;
+	const char *model_arg = NULL, *path;
+	long long v, ctx = 0, threads = 0, batch = 4, dims = 0;
+	char buf[4096];
+	int ch, status, kv_f16 = 0;
+
+	memset(&e, 0, sizeof(e));
+	e.normalize = 1;
+	l32_filter_opts_init(&fo);
+	env_num("L32_CTX", 16, 1 << 20, &ctx);
+	env_num("L32_THREADS", 1, 1024, &threads);
+	while ((ch = getopt_long(argc, argv, "b:c:hm:rt:TV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'b':
+			if (l32_opt_num("--batch", optarg, 1, 256, &batch) == -1)
+				usage();
+			break;
+		case 'c':
+			if (l32_opt_num("-c", optarg, 16, 1 << 20, &ctx) == -1)
+				usage();
+			break;
+		case 'D':
+			if (l32_opt_num("--dimensions", optarg, 1, 1 << 20, &dims) == -1)
+				usage();
+			break;
+		case 'E':
+			if (strcmp(optarg, "base64") != 0 && strcmp(optarg, "float") != 0) {
+				warnx("--encoding-format %s: expected float or base64", optarg);
+				usage();
+			}
+			e.base64 = strcmp(optarg, "base64") == 0;
+			break;
+		case 'K': kv_f16 = 1; break;
+		case 'L':
+			if (l32_opt_num("--max-line", optarg, 1, 1LL << 40, &v) == -1)
+				usage();
+			fo.max_line = (size_t)v;
+			break;
+		case 'm': model_arg = optarg; break;
+		case 'N': e.normalize = 0; break;
+		case 'n': e.normalize = 1; break;
+		case 'P':
+			if (strcmp(optarg, "mean") == 0)
+				e.pooling = L32_POOLING_MEAN;
+			else if (strcmp(optarg, "last") == 0)
+				e.pooling = L32_POOLING_LAST;
+			else {
+				warnx("--pooling %s: expected mean or last", optarg);
+				usage();
+			}
+			break;
+		case 'p': fo.progress = 1; break;
+		case 'r': fo.raw = 1; break;
+		case 'T': fo.text = 1; break;
+		case 't':
+			if (l32_opt_num("-t", optarg, 1, 1024, &threads) == -1)
+				usage();
+			break;
+		case 'U': e.truncate = 1; break;
+		case 'V': printf("%s %s\n", getprogname(), L32_VERSION); return 0;
+		default: usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+
+	l32_err_clear(&err);
+	path = l32_model_path(model_arg, buf, sizeof(buf));
+	if ((e.model = l32_model_open(path, &err)) == NULL)
+		errx(L32_EXIT_FATAL, "%s", err.msg);
+	if ((e.tok = l32_model_tokenizer(e.model)) == NULL)
+		errx(L32_EXIT_FATAL, "%s: the model holds no tokenizer", path);
+	e.model_name = l32_model_name(path);
+	e.dim = l32_model_hparams(e.model)->dim;
+	if (dims > e.dim)
+		errx(L32_EXIT_USAGE, "--dimensions %lld: the model's embeddings have %d", dims, e.dim);
+	e.dimensions = (int32_t)dims;
+	l32_ctx_params_init(&cp);
+	cp.n_ctx = ctx > 0 ? (int32_t)ctx : l32_default_ctx(l32_model_hparams(e.model));
+	cp.n_seq = (int32_t)batch;
+	cp.n_threads = (int)threads;
+	cp.kv_f16 = kv_f16;
+	if ((e.em = l32_embedder_new(e.model, &cp, &err)) == NULL)
+		errx(L32_EXIT_FATAL, "%s", err.msg);
+	e.n_ctx = l32_embedder_n_ctx(e.em);
+	status = l32_filter_run(&ops, &e, &fo, argv, argc);
+	l32_embedder_free(e.em);
+	l32_model_free(e.model);
+	return status;
+}

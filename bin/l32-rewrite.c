@@ -1,0 +1,409 @@
+/*
+ * l32-rewrite - rewriting a text as an NDJSON filter: search queries for
+ * retrieval, or the same text made concise, formal, casual, simpler,
+ * corrected or translated, or rewritten as instructions say.
+ *
+ *   {"input": "...", "task": "query", "n": 3}  -> {"object": "rewrite", "rewrites": [...]}
+ *
+ * The prompts are the table in libcore/tasks.c; --show-prompt prints them.
+ */
+#include <err.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "l32.h"
+
+#define MAX_QUERIES 20   /* query variants one request may ask for */
+
+struct rewrite {
+	struct l32_model *model;
+	struct l32_engine *engine;
+	const struct l32_tokenizer *tok;
+	const char *model_name;
+	char fingerprint[32];
+	enum l32_chat_format chat_format;
+	char date[64];
+	struct l32_gen_params defaults;
+	int has_default_seed;
+	/* request defaults from the command line */
+	const char *task, *language, *instructions;
+	int show_prompt;
+};
+
+/* One request, parsed. */
+struct request {
+	json_t *body;
+	const char *model;
+	const char *input;
+	size_t input_len;
+	struct l32_rewrite_req rq;
+	struct l32_genreq g;
+	json_t *messages;
+	struct l32_buf text;       /* the rendered prompt */
+	struct l32_tokens prompt;
+	struct l32_gen_choice *choices;
+	int32_t n_choices;
+};
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: %s [-hrTV] [-b batch] [-c ctx] [-m model] [-t threads]\n"
+	    "       [--chat-format hf|meta] [--date date] [--instructions text] [--kv-f16]\n"
+	    "       [--language language] [--max-line bytes] [--max-tokens n] [--progress]\n"
+	    "       [--seed n] [--show-prompt] [--task task] [--temperature t] [file ...]\n",
+	    getprogname());
+	exit(L32_EXIT_USAGE);
+}
+
+/* --------------------------------------------------------------- requests */
+
+static const char *const known_fields[] = {
+	"input", "task", "language", "instructions", "model", "user", "id", "custom_id",
+	"metadata", "chat_template_kwargs", "chat_format", NULL
+};
+
+static int
+task_names(char *buf, size_t size)
+{
+	const struct l32_rewrite_task *t;
+
+	buf[0] = '\0';
+	for (t = l32_rewrite_tasks; t->name != NULL; t++)
+		snprintf(buf + strlen(buf), size - strlen(buf), "%s%s", t == l32_rewrite_tasks ? "" :
+		    t[1].name == NULL ? " or " : ", ", t->name);
+	return 0;
+}
+
+/* input, task, language and instructions, over the command line's. */
+static int
+parse_task(struct rewrite *w, struct request *r, struct l32_err *err)
+{
+	const char *task = w->task;
+	char names[160];
+
+	r->rq.language = w->language;
+	r->rq.instructions = w->instructions;
+	if (l32_json_get_str(r->body, "input", &r->input, &r->input_len, err) == -1 ||
+	    l32_json_get_str(r->body, "task", &task, NULL, err) == -1 ||
+	    l32_json_get_str(r->body, "language", &r->rq.language, NULL, err) == -1 ||
+	    l32_json_get_str(r->body, "instructions", &r->rq.instructions, NULL, err) == -1)
+		return -1;
+	if (r->input == NULL || r->input_len == 0)
+		return l32_err_param(err, L32_ERR_INVALID, "input", "a request needs a non-empty input");
+	if (task != NULL && (r->rq.task = l32_rewrite_task_find(task)) == NULL) {
+		task_names(names, sizeof(names));
+		return l32_err_param(err, L32_ERR_INVALID, "task", "task \"%.40s\" is not %s", task, names);
+	}
+	return 0;
+}
+
+/* Without max_tokens: room for n short queries, or twice the input. */
+static int32_t
+default_max_tokens(const struct rewrite *w, const struct request *r)
+{
+	struct l32_tokens t = { 0 };
+	int32_t n;
+
+	if (r->rq.task != NULL && strcmp(r->rq.task->name, "query") == 0)
+		return 32 * r->rq.n + 32;
+	l32_tokenize(w->tok, r->input, r->input_len, 0, &t, NULL);
+	n = (int32_t)t.n * 2 + 64;
+	l32_tokens_free(&t);
+	return n;
+}
+
+static int
+prepare(struct rewrite *w, struct request *r, struct l32_err *err)
+{
+	struct l32_genreq_limits lim = { l32_tokenizer_n_vocab(w->tok), MAX_QUERIES };
+	struct l32_chat_opts o;
+	int query;
+
+	if (l32_request_fields(r->body, known_fields, l32_sampling_fields, err) == -1 ||
+	    l32_request_model(r->body, w->model_name, &r->model, err) == -1 ||
+	    parse_task(w, r, err) == -1)
+		return -1;
+	r->g.p = w->defaults;
+	if (l32_genreq_parse(r->body, &lim, &r->g, err) == -1)
+		return -1;
+	if (!r->g.has_seed && !w->has_default_seed)
+		r->g.p.seed = ((uint64_t)arc4random() << 32) | arc4random();
+	r->rq.n = r->g.p.n;
+	query = r->rq.task != NULL && strcmp(r->rq.task->name, "query") == 0;
+	/* query: the n variants come in one answer; otherwise n answers */
+	r->n_choices = query ? 1 : r->g.p.n;
+	if (r->n_choices > l32_engine_n_seq(w->engine))
+		return l32_err_param(err, L32_ERR_INVALID, "n", "n is %d; this process writes at most "
+		    "%d rewrites of a request at once (-b)", r->n_choices, l32_engine_n_seq(w->engine));
+	r->g.p.n = r->n_choices;
+	if (r->g.p.max_tokens == INT32_MAX)
+		r->g.p.max_tokens = default_max_tokens(w, r);
+	if ((r->messages = l32_rewrite_messages(&r->rq, r->input, r->input_len, err)) == NULL)
+		return -1;
+	l32_chat_opts_init(&o);
+	o.format = w->chat_format;
+	o.date_string = w->date;
+	if (l32_chat_opts_from_request(r->body, &o, err) == -1)
+		return -1;
+	return l32_chat_render(w->tok, r->messages, NULL, &o, &r->text, &r->prompt, err);
+}
+
+/* -------------------------------------------------------------- responses */
+
+static json_t *
+rewrites_json(const struct request *r)
+{
+	json_t *arr = json_array();
+	const struct l32_gen_choice *c;
+	int32_t i;
+
+	for (i = 0; i < r->n_choices; i++) {
+		c = &r->choices[i];
+		if (r->rq.task != NULL && strcmp(r->rq.task->name, "query") == 0)
+			l32_split_queries(c->text.data ? c->text.data : "", c->text.len, (size_t)r->rq.n, arr);
+		else
+			l32_add_distinct(arr, c->text.data ? c->text.data : "", c->text.len);
+	}
+	return arr;
+}
+
+static json_t *
+response(const struct rewrite *w, const struct request *r)
+{
+	json_int_t completion = 0;
+	int32_t i;
+
+	for (i = 0; i < r->n_choices; i++)
+		completion += (json_int_t)r->choices[i].ids.n;
+	return json_pack("{s:s, s:o, s:s, s:s, s:{s:I, s:I, s:I}}", "object", "rewrite",
+	    "rewrites", rewrites_json(r), "model", r->model, "system_fingerprint", w->fingerprint,
+	    "usage", "prompt_tokens", (json_int_t)r->prompt.n, "completion_tokens", completion,
+	    "total_tokens", (json_int_t)r->prompt.n + completion);
+}
+
+/* --show-prompt: what the model would be given. */
+static json_t *
+prompt_json(const struct request *r)
+{
+	return json_pack("{s:s, s:O, s:s%, s:I}", "object", "rewrite.prompt", "messages",
+	    r->messages, "prompt", r->text.data ? r->text.data : "", r->text.len,
+	    "prompt_tokens", (json_int_t)r->prompt.n);
+}
+
+static void
+request_free(struct request *r)
+{
+	int32_t i;
+
+	for (i = 0; r->choices != NULL && i < r->n_choices; i++)
+		l32_gen_choice_free(&r->choices[i]);
+	free(r->choices);
+	json_decref(r->messages);
+	l32_buf_free(&r->text);
+	l32_tokens_free(&r->prompt);
+	l32_genreq_free(&r->g);
+}
+
+static int
+handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err)
+{
+	struct rewrite *w = arg;
+	struct request r;
+	json_t *resp;
+	int32_t i;
+	int rc = -1;
+
+	memset(&r, 0, sizeof(r));
+	r.body = body;
+	if (prepare(w, &r, err) == -1)
+		goto out;
+	if (!w->show_prompt) {
+		if ((r.choices = calloc((size_t)r.n_choices, sizeof(*r.choices))) == NULL) {
+			l32_err_set(err, L32_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		if (l32_generate(w->engine, r.prompt.ids, r.prompt.n, &r.g.p, r.choices, NULL, NULL, err) == -1)
+			goto out;
+		for (i = 0; i < r.n_choices; i++)
+			l32_filter_count_tokens(f, (long)r.choices[i].ids.n);
+	}
+	if ((resp = w->show_prompt ? prompt_json(&r) : response(w, &r)) == NULL) {
+		l32_err_set(err, L32_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = l32_filter_emit(f, resp)) == -1)
+		l32_err_set(err, L32_ERR_IO, "output failed");
+out:
+	request_free(&r);
+	return rc;
+}
+
+static json_t *
+from_text(void *arg, const char *line, size_t len, struct l32_err *err)
+{
+	return json_pack("{s:s%}", "input", line, len);
+}
+
+/* --raw: the rewrites separated by tabs (or the prompt). */
+static const char *
+raw_text(void *arg, json_t *resp, size_t *len)
+{
+	static struct l32_buf b;
+	json_t *v;
+	size_t i;
+
+	l32_buf_reset(&b);
+	if ((v = json_object_get(resp, "prompt")) != NULL)
+		l32_buf_append(&b, json_string_value(v), json_string_length(v));
+	json_array_foreach(json_object_get(resp, "rewrites"), i, v) {
+		if (i > 0)
+			l32_buf_puts(&b, "\t");
+		l32_buf_append(&b, json_string_value(v), json_string_length(v));
+	}
+	*len = b.len;
+	return b.data ? b.data : "";
+}
+
+/* ------------------------------------------------------------------- main */
+
+static void
+env_num(const char *name, long long lo, long long hi, long long *out)
+{
+	if (l32_env_num(name, lo, hi, out) == -1)
+		usage();
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "batch", required_argument, NULL, 'b' },
+		{ "chat-format", required_argument, NULL, 'F' },
+		{ "ctx", required_argument, NULL, 'c' },
+		{ "date", required_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "instructions", required_argument, NULL, 'I' },
+		{ "kv-f16", no_argument, NULL, 'K' },
+		{ "language", required_argument, NULL, 'G' },
+		{ "max-line", required_argument, NULL, 'L' },
+		{ "max-tokens", required_argument, NULL, 'M' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "progress", no_argument, NULL, 'p' },
+		{ "raw", no_argument, NULL, 'r' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "show-prompt", no_argument, NULL, 'W' },
+		{ "task", required_argument, NULL, 'k' },
+		{ "temperature", required_argument, NULL, 'P' },
+		{ "text", no_argument, NULL, 'T' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char *const urls[] = { "/v1/rewrite", "/rewrite", NULL };
+	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, NULL };
+	struct l32_filter_opts fo;
+	struct rewrite w;
+	struct l32_err err;
+	const char *model_arg = NULL, *date = NULL;
+	long long v, ctx = 0, threads = 0, batch = 4;
+	double temp = -1;
+	char names[160];
+	int ch, status, kv_f16 = 0;
+
+	memset(&w, 0, sizeof(w));
+	l32_filter_opts_init(&fo);
+	l32_gen_params_init(&w.defaults);
+	env_num("L32_CTX", 16, 1 << 20, &ctx);
+	env_num("L32_THREADS", 1, 1024, &threads);
+	while ((ch = getopt_long(argc, argv, "b:c:hm:rt:TV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'b':
+			if (l32_opt_num("--batch", optarg, 1, 256, &batch) == -1)
+				usage();
+			break;
+		case 'c':
+			if (l32_opt_num("-c", optarg, 16, 1 << 20, &ctx) == -1)
+				usage();
+			break;
+		case 'D': date = optarg; break;
+		case 'F':
+			if (strcmp(optarg, "meta") == 0)
+				w.chat_format = L32_CHAT_META;
+			else if (strcmp(optarg, "hf") != 0) {
+				warnx("--chat-format %s: expected hf or meta", optarg);
+				usage();
+			}
+			break;
+		case 'G': w.language = optarg; break;
+		case 'I': w.instructions = optarg; break;
+		case 'K': kv_f16 = 1; break;
+		case 'k':
+			if (l32_rewrite_task_find(optarg) == NULL) {
+				task_names(names, sizeof(names));
+				warnx("--task %s: expected %s", optarg, names);
+				usage();
+			}
+			w.task = optarg;
+			break;
+		case 'L':
+			if (l32_opt_num("--max-line", optarg, 1, 1LL << 40, &v) == -1)
+				usage();
+			fo.max_line = (size_t)v;
+			break;
+		case 'M':
+			if (l32_opt_num("--max-tokens", optarg, 1, INT32_MAX - 1, &v) == -1)
+				usage();
+			w.defaults.max_tokens = (int32_t)v;
+			break;
+		case 'm': model_arg = optarg; break;
+		case 'P':
+			if (l32_opt_real("--temperature", optarg, 0, 2, &temp) == -1)
+				usage();
+			break;
+		case 'p': fo.progress = 1; break;
+		case 'r': fo.raw = 1; break;
+		case 'S':
+			if (l32_opt_num("--seed", optarg, INT64_MIN, INT64_MAX, &v) == -1)
+				usage();
+			w.defaults.seed = (uint64_t)v;
+			w.has_default_seed = 1;
+			break;
+		case 'T': fo.text = 1; break;
+		case 't':
+			if (l32_opt_num("-t", optarg, 1, 1024, &threads) == -1)
+				usage();
+			break;
+		case 'V': printf("%s %s\n", getprogname(), L32_VERSION); return 0;
+		case 'W': w.show_prompt = 1; break;
+		default: usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (fo.text && w.task == NULL && w.instructions == NULL) {
+		warnx("--text needs --task or --instructions");
+		usage();
+	}
+	l32_err_clear(&err);
+	if (l32_chat_date(date, w.date, sizeof(w.date), &err) == -1)
+		errx(L32_EXIT_USAGE, "--date: %s", err.msg);
+
+	if ((w.model = l32_program_model(model_arg, &w.model_name, &err)) == NULL)
+		errx(L32_EXIT_FATAL, "%s", err.msg);
+	w.tok = l32_model_tokenizer(w.model);
+	l32_gen_params_from_model(&w.defaults, w.model);
+	if (temp >= 0)
+		w.defaults.sampling.temperature = (float)temp;
+	if ((w.engine = l32_program_engine(w.model, (int32_t)ctx, (int32_t)batch, (int)threads,
+	    kv_f16, &err)) == NULL)
+		errx(L32_EXIT_FATAL, "%s", err.msg);
+	l32_fingerprint(w.model, (int)threads, w.fingerprint, sizeof(w.fingerprint));
+	status = l32_filter_run(&ops, &w, &fo, argv, argc);
+	l32_engine_free(w.engine);
+	l32_model_free(w.model);
+	return status;
+}

@@ -1,0 +1,313 @@
+/*
+ * l32-summarize - summaries as an NDJSON filter, of texts of any length.
+ *
+ *   {"input": "...", "format"?: "paragraph" | "bullets" | "tldr",
+ *    "max_words"?, "language"?, "focus"?}  -> {"object": "summary", ...}
+ *
+ * A text longer than the context is summarized part by part, then the
+ * summaries together (libcore/summarize.c).  --file reads each file whole.
+ */
+#include <err.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "l32.h"
+
+struct summarize {
+	struct l32_model *model;
+	struct l32_engine *engine;
+	const struct l32_tokenizer *tok;
+	const char *model_name;
+	char fingerprint[32];
+	enum l32_chat_format chat_format;
+	char date[64];
+	struct l32_gen_params defaults;
+	int has_default_seed;
+	struct l32_summary_req req;   /* request defaults from the command line */
+	int progress;
+	struct l32_filter *f;         /* the request being answered, for progress */
+};
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: %s [-fhrTV] [-c ctx] [-m model] [-t threads] [--chat-format hf|meta]\n"
+	    "       [--date date] [--focus text] [--format paragraph|bullets|tldr] [--kv-f16]\n"
+	    "       [--language language] [--max-line bytes] [--max-tokens n] [--max-words n]\n"
+	    "       [--progress] [--seed n] [--temperature t] [file ...]\n",
+	    getprogname());
+	exit(L32_EXIT_USAGE);
+}
+
+/* --------------------------------------------------------------- requests */
+
+static const char *const known_fields[] = {
+	"input", "format", "max_words", "language", "focus", "model", "user", "id",
+	"custom_id", "metadata", "chat_template_kwargs", "chat_format", NULL
+};
+
+/* format, max_words, language and focus, over the command line's. */
+static int
+parse_form(struct summarize *s, json_t *body, struct l32_summary_req *rq, struct l32_err *err)
+{
+	const char *fmt = NULL;
+	long long words = s->req.max_words, n = 1;
+
+	*rq = s->req;
+	if (l32_json_get_str(body, "format", &fmt, NULL, err) == -1 ||
+	    l32_json_get_int(body, "max_words", 1, 100000, &words, err) == -1 ||
+	    l32_json_get_str(body, "language", &rq->language, NULL, err) == -1 ||
+	    l32_json_get_str(body, "focus", &rq->focus, NULL, err) == -1 ||
+	    l32_json_get_int(body, "n", 1, 1, &n, err) == -1)
+		return -1;
+	if (fmt != NULL && l32_summary_format_parse(fmt, &rq->format) == -1)
+		return l32_err_param(err, L32_ERR_INVALID, "format",
+		    "format \"%.40s\" is not paragraph, bullets or tldr", fmt);
+	rq->max_words = (int32_t)words;
+	return 0;
+}
+
+/* Progress of a long text: a line per call. */
+static void
+on_call(void *arg, const struct l32_summary_call *c)
+{
+	struct summarize *s = arg;
+	static const char *const what[] = { "text", "part", "merge", "final" };
+
+	l32_filter_count_tokens(s->f, c->completion_tokens);
+	if (!s->progress || c->stage == L32_SUMMARY_WHOLE)
+		return;
+	fprintf(stderr, "%s: line %ld: level %d %s %d of %d: %d text tokens (at most %d), "
+	    "%d prompt and %d completion tokens\n", getprogname(), l32_filter_lineno(s->f),
+	    c->level, what[c->stage], c->index + 1, c->count, c->text_tokens, c->limit,
+	    c->prompt_tokens, c->completion_tokens);
+}
+
+static json_t *
+response(const struct summarize *s, const char *model, const struct l32_summary *sum)
+{
+	return json_pack("{s:s, s:s%, s:s, s:i, s:s, s:s, s:{s:I, s:I, s:I}}",
+	    "object", "summary", "summary", sum->text.data ? sum->text.data : "", sum->text.len,
+	    "finish_reason", sum->truncated ? "length" : "stop", "chunks", (int)sum->chunks,
+	    "model", model, "system_fingerprint", s->fingerprint, "usage",
+	    "prompt_tokens", (json_int_t)sum->prompt_tokens,
+	    "completion_tokens", (json_int_t)sum->completion_tokens,
+	    "total_tokens", (json_int_t)(sum->prompt_tokens + sum->completion_tokens));
+}
+
+static int
+handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err)
+{
+	struct summarize *s = arg;
+	struct l32_genreq_limits lim = { l32_tokenizer_n_vocab(s->tok), 1 };
+	struct l32_summary_opts o;
+	struct l32_summary sum;
+	struct l32_chat_opts chat;
+	struct l32_genreq g;
+	const char *model, *input = NULL;
+	size_t len = 0;
+	json_t *resp;
+	int rc = -1;
+
+	memset(&o, 0, sizeof(o));
+	memset(&sum, 0, sizeof(sum));
+	memset(&g, 0, sizeof(g));
+	s->f = f;
+	g.p = s->defaults;
+	l32_chat_opts_init(&chat);
+	chat.format = s->chat_format;
+	chat.date_string = s->date;
+	if (l32_request_fields(body, known_fields, l32_sampling_fields, err) == -1 ||
+	    l32_request_model(body, s->model_name, &model, err) == -1 ||
+	    l32_json_get_str(body, "input", &input, &len, err) == -1 ||
+	    parse_form(s, body, &o.req, err) == -1 ||
+	    l32_genreq_parse(body, &lim, &g, err) == -1 ||
+	    l32_chat_opts_from_request(body, &chat, err) == -1)
+		goto out;
+	if (input == NULL) {
+		l32_err_param(err, L32_ERR_INVALID, "input", "a request needs input");
+		goto out;
+	}
+	if (!g.has_seed && !s->has_default_seed)
+		g.p.seed = ((uint64_t)arc4random() << 32) | arc4random();
+	o.gen = &g.p;
+	o.chat = &chat;
+	o.max_tokens = g.p.max_tokens == INT32_MAX ? 0 : g.p.max_tokens;
+	o.on_call = on_call;
+	o.arg = s;
+	if (l32_summarize(s->engine, s->tok, input, len, &o, &sum, err) == -1)
+		goto out;
+	if ((resp = response(s, model, &sum)) == NULL) {
+		l32_err_set(err, L32_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = l32_filter_emit(f, resp)) == -1)
+		l32_err_set(err, L32_ERR_IO, "output failed");
+out:
+	l32_summary_free(&sum);
+	l32_genreq_free(&g);
+	return rc;
+}
+
+static json_t *
+from_text(void *arg, const char *line, size_t len, struct l32_err *err)
+{
+	return json_pack("{s:s%}", "input", line, len);
+}
+
+static const char *
+raw_text(void *arg, json_t *resp, size_t *len)
+{
+	json_t *v = json_object_get(resp, "summary");
+
+	*len = json_string_length(v);
+	return json_string_value(v);
+}
+
+/* ------------------------------------------------------------------- main */
+
+static void
+env_num(const char *name, long long lo, long long hi, long long *out)
+{
+	if (l32_env_num(name, lo, hi, out) == -1)
+		usage();
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "chat-format", required_argument, NULL, 'F' },
+		{ "ctx", required_argument, NULL, 'c' },
+		{ "date", required_argument, NULL, 'D' },
+		{ "file", no_argument, NULL, 'f' },
+		{ "focus", required_argument, NULL, 'O' },
+		{ "format", required_argument, NULL, 'R' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "kv-f16", no_argument, NULL, 'K' },
+		{ "language", required_argument, NULL, 'G' },
+		{ "max-line", required_argument, NULL, 'L' },
+		{ "max-tokens", required_argument, NULL, 'M' },
+		{ "max-words", required_argument, NULL, 'w' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "progress", no_argument, NULL, 'p' },
+		{ "raw", no_argument, NULL, 'r' },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "temperature", required_argument, NULL, 'P' },
+		{ "text", no_argument, NULL, 'T' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	static const char *const urls[] = { "/v1/summarize", "/summarize", NULL };
+	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, NULL };
+	struct l32_filter_opts fo;
+	struct summarize s;
+	struct l32_err err;
+	const char *model_arg = NULL, *date = NULL;
+	long long v, ctx = 0, threads = 0;
+	double temp = -1;
+	int ch, status, kv_f16 = 0, whole = 0;
+
+	memset(&s, 0, sizeof(s));
+	l32_filter_opts_init(&fo);
+	l32_gen_params_init(&s.defaults);
+	env_num("L32_CTX", 16, 1 << 20, &ctx);
+	env_num("L32_THREADS", 1, 1024, &threads);
+	while ((ch = getopt_long(argc, argv, "c:fhm:rt:TV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			if (l32_opt_num("-c", optarg, 16, 1 << 20, &ctx) == -1)
+				usage();
+			break;
+		case 'D': date = optarg; break;
+		case 'F':
+			if (strcmp(optarg, "meta") == 0)
+				s.chat_format = L32_CHAT_META;
+			else if (strcmp(optarg, "hf") != 0) {
+				warnx("--chat-format %s: expected hf or meta", optarg);
+				usage();
+			}
+			break;
+		case 'f': whole = 1; break;
+		case 'G': s.req.language = optarg; break;
+		case 'K': kv_f16 = 1; break;
+		case 'L':
+			if (l32_opt_num("--max-line", optarg, 1, 1LL << 40, &v) == -1)
+				usage();
+			fo.max_line = (size_t)v;
+			break;
+		case 'M':
+			if (l32_opt_num("--max-tokens", optarg, 1, INT32_MAX - 1, &v) == -1)
+				usage();
+			s.defaults.max_tokens = (int32_t)v;
+			break;
+		case 'm': model_arg = optarg; break;
+		case 'O': s.req.focus = optarg; break;
+		case 'P':
+			if (l32_opt_real("--temperature", optarg, 0, 2, &temp) == -1)
+				usage();
+			break;
+		case 'p': fo.progress = 1; break;
+		case 'R':
+			if (l32_summary_format_parse(optarg, &s.req.format) == -1) {
+				warnx("--format %s: expected paragraph, bullets or tldr", optarg);
+				usage();
+			}
+			break;
+		case 'r': fo.raw = 1; break;
+		case 'S':
+			if (l32_opt_num("--seed", optarg, INT64_MIN, INT64_MAX, &v) == -1)
+				usage();
+			s.defaults.seed = (uint64_t)v;
+			s.has_default_seed = 1;
+			break;
+		case 'T': fo.text = 1; break;
+		case 't':
+			if (l32_opt_num("-t", optarg, 1, 1024, &threads) == -1)
+				usage();
+			break;
+		case 'V': printf("%s %s\n", getprogname(), L32_VERSION); return 0;
+		case 'w':
+			if (l32_opt_num("--max-words", optarg, 1, 100000, &v) == -1)
+				usage();
+			s.req.max_words = (int32_t)v;
+			break;
+		default: usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (whole && fo.text) {
+		warnx("--file and --text do not go together");
+		usage();
+	}
+	s.progress = fo.progress == 1 || (fo.progress == -1 && isatty(STDERR_FILENO));
+	l32_err_clear(&err);
+	if (l32_chat_date(date, s.date, sizeof(s.date), &err) == -1)
+		errx(L32_EXIT_USAGE, "--date: %s", err.msg);
+
+	if ((s.model = l32_program_model(model_arg, &s.model_name, &err)) == NULL)
+		errx(L32_EXIT_FATAL, "%s", err.msg);
+	s.tok = l32_model_tokenizer(s.model);
+	l32_gen_params_from_model(&s.defaults, s.model);
+	if (temp >= 0)
+		s.defaults.sampling.temperature = (float)temp;
+	if ((s.engine = l32_program_engine(s.model, (int32_t)ctx, 1, (int)threads, kv_f16, &err)) == NULL)
+		errx(L32_EXIT_FATAL, "%s", err.msg);
+	l32_fingerprint(s.model, (int)threads, s.fingerprint, sizeof(s.fingerprint));
+	if (whole && l32_docs_feed(argv, argc, &err) == -1)
+		errx(L32_EXIT_FATAL, "%s", err.msg);
+	status = l32_filter_run(&ops, &s, &fo, whole ? NULL : argv, whole ? 0 : argc);
+	if (whole && l32_docs_wait(&err) == -1) {
+		warnx("%s", err.msg);
+		status = L32_EXIT_FATAL;
+	}
+	l32_engine_free(s.engine);
+	l32_model_free(s.model);
+	return status;
+}

@@ -1,0 +1,21 @@
+/*
+ * kernels-avx2.c - the x86 kernels (kernels_simd.h) for AVX2 + FMA + F16C:
+ * 8-bit products through vpmaddubsw (pairs to int16) and vpmaddwd (to
+ * int32).  Called only on CPUs that have these (cpu.c).
+ */
+#include "kernels.h"
+
+#if defined(__x86_64__)
+#define KS_DOT_ACC(acc, u, s) _mm256_add_epi32((acc), \
+	_mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1)))
+#define KS_FILL l32_kernels_avx2
+#include "kernels_simd.h"
+#else
+int
+l32_kernels_avx2(enum l32_type type, struct l32_kernel_set *ks)
+{
+	(void)type;
+	(void)ks;
+	return -1;
+}
+#endif

@@ -1,0 +1,21 @@
+/*
+ * kernels-avx512.c - the x86 kernels (kernels_simd.h) for CPUs with
+ * AVX-512 F/BW/VL/DQ and VNNI: 8-bit products in one vpdpbusd, and the
+ * 32 vector registers of AVX-512VL for the tiles.  Called only on CPUs that
+ * have these (cpu.c).
+ */
+#include "kernels.h"
+
+#if defined(__x86_64__)
+#define KS_DOT_ACC(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
+#define KS_FILL l32_kernels_avx512
+#include "kernels_simd.h"
+#else
+int
+l32_kernels_avx512(enum l32_type type, struct l32_kernel_set *ks)
+{
+	(void)type;
+	(void)ks;
+	return -1;
+}
+#endif

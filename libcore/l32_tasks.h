@@ -1,0 +1,238 @@
+/*
+ * l32_tasks.h - what l32-embed, l32-rewrite and l32-summarize share: the
+ * set-up every model program does, embeddings over batched forward passes,
+ * the task prompts of rewriting and summarizing, cutting text into chunks
+ * that fit a token budget, the map-reduce summarizer, and whole-file input.
+ * Included by l32.h.
+ */
+#ifndef L32_TASKS_H
+#define L32_TASKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+struct l32_err;
+struct l32_buf;
+struct l32_tokens;
+struct l32_model;
+struct l32_hparams;
+struct l32_tokenizer;
+struct l32_engine;
+struct l32_ctx_params;
+struct l32_chat_opts;
+struct l32_gen_params;
+
+/* ------------------------------------------------------- program set-up */
+
+/* The name responses give the model: the base name of its file or
+ * directory (a trailing slash ignored).  Points into path. */
+const char *l32_model_name(const char *path);
+/* "fp_l32_" and 12 hex digits identifying the build, the model file and
+ * the thread count (outputs are reproducible for one fingerprint). */
+void l32_fingerprint(const struct l32_model *m, int threads, char *buf, size_t size);
+/* Opens the model of -m (arg; NULL: $L32_MODEL or the default path),
+ * which must hold a tokenizer; *name is what responses call it. */
+struct l32_model *l32_program_model(const char *arg, const char **name, struct l32_err *err);
+/* Parses a real-valued option (--temperature); -1 after a warning naming
+ * the option when it is not a number in lo..hi. */
+int l32_opt_real(const char *opt, const char *s, double lo, double hi, double *out);
+/* The default context window: the model's own length, capped at 8192
+ * positions so the KV cache fits in memory. */
+int32_t l32_default_ctx(const struct l32_hparams *hp);
+/* A generation engine for m: n_ctx positions (0: the default), n_seq
+ * sequences, threads (0: all cores). */
+struct l32_engine *l32_program_engine(struct l32_model *m, int32_t n_ctx, int32_t n_seq,
+    int threads, int kv_f16, struct l32_err *err);
+/* A numeric environment variable (L32_CTX ...): 0 when unset or empty, 1
+ * with *out set, -1 after a warning naming it when it is not a number in
+ * lo..hi. */
+int l32_env_num(const char *name, long long lo, long long hi, long long *out);
+
+/* A request's "model": absent (answered as served), the served name, or
+ * any Llama 3.2 name (so files written for a hosted endpoint run as they
+ * are); anything else is a model_not_found error.  *name is what to answer
+ * with. */
+int l32_request_model(json_t *body, const char *served, const char **name,
+    struct l32_err *err);
+/* Fails with unknown_parameter naming the first field of body that is in
+ * neither NULL-ended list (also may be NULL). */
+int l32_request_fields(json_t *body, const char *const *known,
+    const char *const *also, struct l32_err *err);
+/* The sampling fields l32_genreq_parse reads, for l32_request_fields
+ * (logprobs excepted: only l32-generate reports them). */
+extern const char *const l32_sampling_fields[];
+
+/* ------------------------------------------------------------ embeddings */
+
+enum l32_pooling {
+	L32_POOLING_MEAN = 0,   /* mean of the final normalized hidden states of every token */
+	L32_POOLING_LAST,       /* the final normalized hidden state of the last token */
+};
+
+/* Tokens one forward pass of the embedder takes at most.  Kept below the
+ * row count at which BLIS leaves its small-matrix code for its large one
+ * (201 on Haswell and Skylake-X, 512 on Zen), since the two round
+ * differently and a text's embedding must not depend on what else shares
+ * its pass. */
+#define L32_EMBED_PASS_TOKENS 192
+
+struct l32_embedder;
+
+/* cp->n_seq inputs share a forward pass, each of up to cp->n_ctx tokens;
+ * cp->n_batch is not used (a pass holds at most L32_EMBED_PASS_TOKENS). */
+struct l32_embedder *l32_embedder_new(struct l32_model *m, const struct l32_ctx_params *cp,
+    struct l32_err *err);
+void l32_embedder_free(struct l32_embedder *e);
+int32_t l32_embedder_dim(const struct l32_embedder *e);
+int32_t l32_embedder_n_ctx(const struct l32_embedder *e);
+/* Forward passes run so far. */
+long l32_embedder_passes(const struct l32_embedder *e);
+
+/* out (n, dim) := the pooled final hidden states of the n inputs (each of
+ * 1..n_ctx ids), not normalized.  Inputs are packed several to a pass; an
+ * input's result is bitwise the same whatever shares its passes. */
+int l32_embed(struct l32_embedder *e, const struct l32_tokens *in, size_t n,
+    enum l32_pooling pool, float *out, struct l32_err *err);
+
+/* v := v / |v| (L2); a zero vector stays zero. */
+void l32_vec_normalize(float *v, size_t n);
+/* Appends the base64 of v's values as little-endian IEEE f32 (OpenAI's
+ * encoding_format "base64"). */
+int l32_base64_f32(struct l32_buf *out, const float *v, size_t n);
+
+/* ------------------------------------------------------------ task prompts */
+
+/* A rewrite task: its name and the system message that asks for it.
+ * Templates name what a request adds in braces: {n} (queries asked for),
+ * {language}, {instructions}; l32_rewrite_system expands them. */
+struct l32_rewrite_task {
+	const char *name;
+	const char *prompt;
+	int needs_language;   /* translate */
+};
+
+/* The tasks, ended by an entry whose name is NULL. */
+extern const struct l32_rewrite_task l32_rewrite_tasks[];
+const struct l32_rewrite_task *l32_rewrite_task_find(const char *name);
+
+struct l32_rewrite_req {
+	const struct l32_rewrite_task *task;  /* NULL: instructions alone */
+	const char *language;                 /* NULL: the input's */
+	const char *instructions;             /* NULL: none */
+	int32_t n;                            /* query: how many to ask for */
+};
+
+/* Appends the system message for r to out. */
+int l32_rewrite_system(const struct l32_rewrite_req *r, struct l32_buf *out,
+    struct l32_err *err);
+/* The chat messages [system, user: input] (a new reference), or NULL. */
+json_t *l32_rewrite_messages(const struct l32_rewrite_req *r, const char *input,
+    size_t len, struct l32_err *err);
+
+/* Appends text (trimmed) to the array of strings arr unless it is empty or
+ * arr already holds the same text up to case, spacing and final
+ * punctuation; returns 1 when added, 0 when not, -1 out of memory. */
+int l32_add_distinct(json_t *arr, const char *text, size_t len);
+/* A query answer: each line (list markers, numbering and quotes taken off;
+ * lines ending in a colon skipped as headings) added with
+ * l32_add_distinct until arr holds max. */
+int l32_split_queries(const char *text, size_t len, size_t max, json_t *arr);
+
+enum l32_summary_format {
+	L32_SUMMARY_PARAGRAPH = 0,
+	L32_SUMMARY_BULLETS,
+	L32_SUMMARY_TLDR,
+};
+
+/* The calls of a summary: the whole text at once; else each part of it,
+ * then groups of part summaries (merge) until they fit one final call. */
+enum l32_summary_stage {
+	L32_SUMMARY_WHOLE = 0,
+	L32_SUMMARY_PART,
+	L32_SUMMARY_MERGE,
+	L32_SUMMARY_FINAL,
+};
+
+struct l32_summary_req {
+	enum l32_summary_format format;
+	int32_t max_words;      /* 0: no limit */
+	const char *language;   /* NULL: the text's */
+	const char *focus;      /* NULL: none */
+};
+
+/* Parses "paragraph", "bullets" or "tldr"; -1 for anything else. */
+int l32_summary_format_parse(const char *s, enum l32_summary_format *f);
+/* Appends the system message of a stage to out. */
+int l32_summary_system(const struct l32_summary_req *r, enum l32_summary_stage stage,
+    struct l32_buf *out, struct l32_err *err);
+/* The chat messages [system, user: text] of a stage (a new reference). */
+json_t *l32_summary_messages(const struct l32_summary_req *r, enum l32_summary_stage stage,
+    const char *text, size_t len, struct l32_err *err);
+
+/* ------------------------------------------------------------- chunking */
+
+/* A piece of a text: bytes [off, off + len), n_tokens long. */
+struct l32_span {
+	size_t off, len;
+	int32_t n_tokens;
+};
+
+/* Cuts text[0..len) into consecutive chunks of at most max_tokens tokens
+ * each (tokenized with flags, no BOS): at blank lines where it can, else at
+ * line ends, else after sentences, else between words, else between tokens
+ * (never inside a UTF-8 character).  Each chunk is trimmed of surrounding
+ * white space; chunks holding nothing else are left out.  *out (freed by
+ * the caller) gets *n spans in text order. */
+int l32_chunk_text(const struct l32_tokenizer *tok, const char *text, size_t len,
+    int32_t max_tokens, unsigned flags, struct l32_span **out, size_t *n,
+    struct l32_err *err);
+
+/* ------------------------------------------------------------ summarizer */
+
+/* One generation call of a summary, for progress reports and tests. */
+struct l32_summary_call {
+	enum l32_summary_stage stage;
+	int level;              /* 0: the text's parts; 1..: rounds of merging */
+	int32_t index, count;   /* this call's text among the level's */
+	int32_t text_tokens;    /* tokens of the text summarized */
+	int32_t prompt_tokens, completion_tokens;
+	int32_t limit;          /* most text tokens a call of this stage takes */
+};
+
+struct l32_summary_opts {
+	struct l32_summary_req req;
+	const struct l32_gen_params *gen;   /* sampling and seed; n is 1 */
+	const struct l32_chat_opts *chat;   /* NULL: the defaults */
+	int32_t max_tokens;     /* room for the final summary; 0: derived */
+	void (*on_call)(void *arg, const struct l32_summary_call *c);
+	void *arg;
+};
+
+struct l32_summary {
+	struct l32_buf text;    /* the summary, trimmed */
+	int32_t chunks;         /* parts the text was cut into (1: it fit) */
+	int32_t calls, levels;
+	int64_t prompt_tokens, completion_tokens;  /* over every call */
+	int truncated;          /* the final call ran out of room */
+};
+
+/* Summarizes text[0..len) with the engine (whose context sets the size of
+ * the parts); s must be zeroed; free it with l32_summary_free. */
+int l32_summarize(struct l32_engine *e, const struct l32_tokenizer *tok, const char *text,
+    size_t len, const struct l32_summary_opts *o, struct l32_summary *s, struct l32_err *err);
+void l32_summary_free(struct l32_summary *s);
+
+/* ------------------------------------------------------ whole-file input */
+
+/* Makes standard input a stream of one JSON line per file:
+ * {"input": <the file's text>, "metadata": {"file": <name>}}, each file
+ * read whole (gzip or plain; invalid UTF-8 replaced by U+FFFD) by a thread
+ * while the request loop reads the lines.  nfiles 0 reads the old standard
+ * input as one file, named "-". */
+int l32_docs_feed(char *const *files, int nfiles, struct l32_err *err);
+/* Waits for the reader; -1 with err when a file could not be read (the
+ * files after it were not sent). */
+int l32_docs_wait(struct l32_err *err);
+
+#endif /* L32_TASKS_H */
