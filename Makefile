@@ -125,14 +125,16 @@ clean-objs:
 bench: all $(BENCH)
 	L32_SHARED="$(L32_SHARED)" L32_BIN="$(abspath $(B))/bin" L32_TOOLS="$(abspath $(B))/tools" L32_BENCH="$(abspath $(B))/tests/bench" sh tests/bench/run.sh
 
-# libFuzzer targets need clang.
+# libFuzzer targets need clang: libcore is built again with clang and the
+# sanitizers in build-fuzz/, then each target is linked with libFuzzer.
 FUZZ_CC ?= clang
+FUZZ_FLAGS = -g -O1 -fsanitize=address,undefined -fno-omit-frame-pointer
 fuzz: $(FUZZ_SRC)
-	mkdir -p build-fuzz
+	$(MAKE) B=build-fuzz CC=$(FUZZ_CC) CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" build-fuzz/libcore/libcore.a
 	for f in $(FUZZ_SRC); do \
 	    n=$$(basename $$f .c); \
-	    $(FUZZ_CC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ilibcore $(PKG_CFLAGS) $(BLIS_CFLAGS) \
-	        -o build-fuzz/$$n $$f $(CORE_SRC) $(LIBS) || exit 1; \
+	    $(FUZZ_CC) $(ALL_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o build-fuzz/$$n $$f \
+	        build-fuzz/libcore/libcore.a $(LIBS) || exit 1; \
 	done
 
 install: all
@@ -151,3 +153,5 @@ clean: clean-objs
 
 .PHONY: all check check-asan clean clean-objs bench fuzz install unicode
 .SUFFIXES:
+# keep the test library objects between builds
+.SECONDARY:

@@ -52,9 +52,11 @@ ks_load(const void *p)
 KS_INLINE __m256i
 ks_nibbles(const uint8_t *qs)
 {
-	__m128i v = _mm_loadu_si128((const __m128i *)qs);
+	/* the 16 bytes in both halves (a load, no shuffle), the upper half
+	 * shifted down a nibble */
+	__m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
 
-	return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(v, 4), v),
+	return _mm256_and_si256(_mm256_srlv_epi32(v, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)),
 	    _mm256_set1_epi8(0x0f));
 }
 
@@ -65,12 +67,13 @@ ks_bits32(const uint8_t *p)
 	const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0,
 	    1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
 	const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
-	uint32_t qh;
+	float f;
 	__m256i v;
 
-	memcpy(&qh, p, sizeof(qh));
-	/* every dword holds qh, so the in-lane shuffle reaches all 4 bytes */
-	v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread);
+	/* every dword holds the word (a broadcast load), so the in-lane
+	 * shuffle reaches all 4 bytes */
+	memcpy(&f, p, sizeof(f));
+	v = _mm256_shuffle_epi8(_mm256_castps_si256(_mm256_set1_ps(f)), spread);
 	v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
 	return _mm256_and_si256(v, _mm256_set1_epi8(0x10));
 }
@@ -165,6 +168,16 @@ ks_lut(const uint8_t *p)
 	return l32_f16_lut[h];
 }
 
+/* The same, in every lane: a broadcast load. */
+KS_INLINE __m256
+ks_lut8(const uint8_t *p)
+{
+	uint16_t h;
+
+	memcpy(&h, p, sizeof(h));
+	return _mm256_broadcast_ss(&l32_f16_lut[h]);
+}
+
 /* The 32 values of a block as bytes: signed for Q8_0, unsigned (before
  * the offset of ks_offset32) for the others. */
 KS_INLINE __m256i
@@ -218,7 +231,7 @@ ks_tile32(int type, const int R, const int T, const uint8_t *const *wr,
 #pragma GCC unroll 4
 		for (int i = 0; i < R; i++) {
 			const uint8_t *blk = wr[i] + (size_t)b * bb;
-			__m256 dw = _mm256_set1_ps(ks_lut(blk));
+			__m256 dw = ks_lut8(blk);
 			__m256i q = ks_unpack32(type, blk);
 			__m256i u = type == L32_TYPE_Q8_0 ? _mm256_sign_epi8(q, q) : q;
 
@@ -264,7 +277,7 @@ ks_tile_kq45(int type, const int R, const int T, const uint8_t *const *wr,
 		for (int i = 0; i < R; i++) {
 			const uint8_t *blk = wr[i] + (size_t)b * bb;
 			const uint8_t *qs = blk + (q5 ? 48 : 16);
-			__m256 d = _mm256_set1_ps(ks_lut(blk)), dmin = _mm256_set1_ps(ks_lut(blk + 2));
+			__m256 d = ks_lut8(blk), dmin = ks_lut8(blk + 2);
 			uint64_t sc, mn;
 			__m128i m8;
 			__m256i scales, mins, hb, isum[4];
@@ -358,7 +371,7 @@ ks_tile_q6_k(const int R, const int T, const uint8_t *const *wr,
 #pragma GCC unroll 4
 		for (int i = 0; i < R; i++) {
 			const uint8_t *blk = wr[i] + (size_t)b * 210;
-			__m256 d = _mm256_set1_ps(ks_lut(blk + 208));
+			__m256 d = ks_lut8(blk + 208);
 			__m128i sc8 = _mm_loadu_si128((const __m128i *)(blk + 192));
 			__m256i isum[4];
 
