@@ -313,6 +313,11 @@ l32_ctx_new(struct l32_model *m, const struct l32_ctx_params *p,
 		l32_ctx_free(c);
 		return NULL;
 	}
+	/* Batch invariance: a decode step (one token per sequence) takes the
+	 * per-row kernels, whose result for a token does not depend on the
+	 * other tokens; only prompts go to BLIS. */
+	if (c->mm.gemm_min <= p->n_seq)
+		c->mm.gemm_min = p->n_seq + 1;
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	l32_matmul_set_threads(p->n_threads > 0 ? p->n_threads :
 	    (ncpu > 0 ? (int)ncpu : 1));

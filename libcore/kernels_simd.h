@@ -478,7 +478,7 @@ ks_rows_xq(int type, enum l32_xq_kind kind, const struct l32_tensor *w,
 		for (int t = 0; t < nt; t++)
 			l32_xq_view(kind, (const char *)xp + (size_t)(t0 + t) * xs,
 			    w->cols, &xv[t]);
-		if (nt == 1)
+		if (nt == 1 && getenv("R4"))
 			for (; r + 4 <= r1; r += 4)
 				ks_pass(type, 4, 1, w, r, xv, t0, y, ldy);
 		for (; r < r1; r++)

@@ -306,8 +306,10 @@ pad_to(size_t off, size_t align)
 	return (align - off % align) % align;
 }
 
+/* Everything before the data section: header, metadata, tensor infos and
+ * the padding to the alignment. */
 static void
-write_gguf(struct ggufw *w, struct sink *s)
+write_gguf_header(struct ggufw *w, struct sink *s)
 {
 	size_t i, off = 0, at;
 	int d;
@@ -332,6 +334,14 @@ write_gguf(struct ggufw *w, struct sink *s)
 		off += t->nbytes + pad_to(t->nbytes, w->alignment);
 	}
 	emit_zeros(s, pad_to(at, w->alignment));
+}
+
+static void
+write_gguf(struct ggufw *w, struct sink *s)
+{
+	size_t i;
+
+	write_gguf_header(w, s);
 	for (i = 0; i < w->n_t; i++) {
 		const struct wtensor *t = &w->t[i];
 
@@ -349,6 +359,15 @@ ggufw_write_buf(struct ggufw *w, struct l32_buf *out)
 	struct sink s = { out, NULL, 0 };
 
 	write_gguf(w, &s);
+	return s.failed ? -1 : 0;
+}
+
+int
+ggufw_write_header_buf(struct ggufw *w, struct l32_buf *out)
+{
+	struct sink s = { out, NULL, 0 };
+
+	write_gguf_header(w, &s);
 	return s.failed ? -1 : 0;
 }
 
@@ -506,6 +525,21 @@ write_st(struct stw *w, struct sink *s)
 		else
 			emit_zeros(s, w->t[i].nbytes);
 	}
+}
+
+int
+stw_write_header_buf(struct stw *w, struct l32_buf *out)
+{
+	struct sink s = { out, NULL, 0 };
+	size_t len = 0;
+	char *hdr;
+
+	if ((hdr = stw_header(w, &len)) == NULL)
+		return -1;
+	emit_le(&s, len, 8);
+	emit(&s, hdr, len);
+	free(hdr);
+	return s.failed ? -1 : 0;
 }
 
 int

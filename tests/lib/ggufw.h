@@ -63,6 +63,10 @@ int ggufw_tensor(struct ggufw *w, const char *name, enum l32_type type, int n_di
     const int64_t *ne, const void *data);
 
 int ggufw_write_buf(struct ggufw *w, struct l32_buf *out);
+/* Only what precedes the data section (header, metadata, tensor infos,
+ * padding), for writers that stream the tensors themselves: each tensor's
+ * bytes then follow in the order added, padded to the alignment. */
+int ggufw_write_header_buf(struct ggufw *w, struct l32_buf *out);
 int ggufw_write_file(struct ggufw *w, const char *path, struct l32_err *err);
 
 /* ----------------------------------------------------------- safetensors */
@@ -78,6 +82,9 @@ int stw_meta(struct stw *w, const char *key, const char *value);
 int stw_tensor(struct stw *w, const char *name, const char *dtype, int n_dims,
     const int64_t *shape, const void *data, size_t nbytes);
 int stw_write_buf(struct stw *w, struct l32_buf *out);
+/* Only the header (length and JSON); the tensors' bytes then follow in the
+ * order added, with no padding. */
+int stw_write_header_buf(struct stw *w, struct l32_buf *out);
 int stw_write_file(struct stw *w, const char *path, struct l32_err *err);
 
 #endif
