@@ -5,7 +5,9 @@
  *    "encoding_format"?, "dimensions"?}  -> {"object": "list", "data": [...]}
  *
  * Llama 3.2 is not an embedding model: an embedding is the mean (or the
- * last) of its final normalized hidden states, L2-normalized.
+ * last) of its final normalized hidden states, L2-normalized.  Requests
+ * are held while their inputs wait for a forward pass, so the inputs of
+ * many requests (many --text lines) share passes.
  */
 #include <err.h>
 #include <getopt.h>
@@ -16,6 +18,7 @@
 #include "l32.h"
 
 #define MAX_INPUTS 2048   /* inputs per request, as OpenAI allows */
+#define MAX_HELD 64       /* requests read ahead while their inputs wait */
 
 struct embed {
 	struct l32_model *model;
@@ -28,11 +31,15 @@ struct embed {
 	int base64;            /* --encoding-format base64 */
 	int32_t dimensions;    /* --dimensions, 0: all */
 	int32_t dim, n_ctx;
+	struct request *held;  /* requests waiting for their inputs, in input order */
 };
 
 /* One request, parsed. */
 struct request {
 	json_t *body;
+	struct l32_ticket *ticket;
+	struct request *next;
+	int *done;              /* (n) the input's embedding is there */
 	const char *model;
 	int base64, truncate;
 	int32_t dimensions;
@@ -130,8 +137,9 @@ parse_input(struct embed *e, struct request *r, struct l32_err *err)
 	r->n = json_is_array(v) && !json_is_integer(json_array_get(v, 0)) ? json_array_size(v) : 1;
 	r->in = calloc(r->n, sizeof(*r->in));
 	r->cut = calloc(r->n, 1);
+	r->done = calloc(r->n, sizeof(int));
 	r->vec = reallocarray(NULL, r->n, (size_t)e->dim * sizeof(float));
-	if (r->in == NULL || r->cut == NULL || r->vec == NULL)
+	if (r->in == NULL || r->cut == NULL || r->done == NULL || r->vec == NULL)
 		return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
 	if (r->n == 1 && !(json_is_array(v) && !json_is_integer(json_array_get(v, 0))))
 		return take_input(e, r, v, "input", 0, err);
@@ -210,38 +218,94 @@ response(const struct embed *e, struct request *r)
 	    "model", r->model, "usage", "prompt_tokens", tokens, "total_tokens", tokens);
 }
 
+static void
+request_free(struct request *r)
+{
+	size_t i;
+
+	for (i = 0; r->in != NULL && i < r->n; i++)
+		l32_tokens_free(&r->in[i]);
+	free(r->in);
+	free(r->cut);
+	free(r->done);
+	free(r->vec);
+	json_decref(r->body);
+	free(r);
+}
+
+/* Answers the held requests whose inputs are all embedded. */
+static int
+finish_done(struct embed *e)
+{
+	struct request **pp = &e->held, *r;
+	json_t *resp;
+	size_t i;
+	int rc = 0;
+
+	while ((r = *pp) != NULL) {
+		for (i = 0; i < r->n && r->done[i]; i++)
+			;
+		if (i < r->n) {
+			pp = &r->next;
+			continue;
+		}
+		*pp = r->next;
+		if ((resp = response(e, r)) == NULL) {
+			struct l32_err err;
+
+			l32_err_set(&err, L32_ERR_NOMEM, "out of memory");
+			l32_ticket_fail(r->ticket, &err);
+		} else {
+			rc |= l32_ticket_emit(r->ticket, resp);
+			l32_ticket_finish(r->ticket);
+		}
+		request_free(r);
+	}
+	return rc;
+}
+
+/* The request loop's step: one forward pass, then the answers it
+ * completes. */
+static int
+step(void *arg, struct l32_err *err)
+{
+	struct embed *e = arg;
+
+	if (l32_embedder_pending(e->em) > 0 && l32_embedder_step(e->em, err) == -1)
+		return -1;
+	if (finish_done(e) != 0)
+		return l32_err_set(err, L32_ERR_IO, "output failed");
+	return 0;
+}
+
 static int
 handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err)
 {
 	struct embed *e = arg;
-	struct request r;
-	json_t *resp;
+	struct request *r, **pp;
 	size_t i;
-	int rc = -1;
 
-	memset(&r, 0, sizeof(r));
-	r.body = body;
-	r.base64 = e->base64;
-	r.truncate = e->truncate;
-	r.dimensions = e->dimensions;
-	if (parse_request(e, &r, err) == -1 ||
-	    l32_embed(e->em, r.in, r.n, e->pooling, r.vec, err) == -1)
-		goto out;
-	for (i = 0; i < r.n; i++)
-		l32_filter_count_tokens(f, (long)r.in[i].n);
-	if ((resp = response(e, &r)) == NULL) {
-		l32_err_set(err, L32_ERR_NOMEM, "out of memory");
-		goto out;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
+	r->body = json_incref(body);  /* r->model points into it */
+	r->base64 = e->base64;
+	r->truncate = e->truncate;
+	r->dimensions = e->dimensions;
+	if (parse_request(e, r, err) == -1) {
+		request_free(r);
+		return -1;
 	}
-	if ((rc = l32_filter_emit(f, resp)) == -1)
-		l32_err_set(err, L32_ERR_IO, "output failed");
-out:
-	for (i = 0; r.in != NULL && i < r.n; i++)
-		l32_tokens_free(&r.in[i]);
-	free(r.in);
-	free(r.cut);
-	free(r.vec);
-	return rc;
+	if (l32_embedder_add(e->em, r->in, r->n, e->pooling, r->vec, r->done, err) == -1) {
+		request_free(r);
+		return -1;
+	}
+	for (i = 0; i < r->n; i++)
+		l32_filter_count_tokens(f, (long)r->in[i].n);
+	r->ticket = l32_filter_hold(f);
+	for (pp = &e->held; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = r;
+	return 0;
 }
 
 static json_t *
@@ -307,7 +371,7 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const urls[] = { "/v1/embeddings", "/embeddings", NULL };
-	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, NULL };
+	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step };
 	struct l32_filter_opts fo;
 	struct l32_ctx_params cp;
 	struct embed e;
@@ -396,6 +460,7 @@ main(int argc, char *argv[])
 	if ((e.em = l32_embedder_new(e.model, &cp, &err)) == NULL)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
 	e.n_ctx = l32_embedder_n_ctx(e.em);
+	fo.max_inflight = MAX_HELD;
 	status = l32_filter_run(&ops, &e, &fo, argv, argc);
 	l32_embedder_free(e.em);
 	l32_model_free(e.model);

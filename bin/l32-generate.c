@@ -23,6 +23,7 @@ struct generate {
 	enum l32_chat_format chat_format;
 	char date[64];
 	const char *system;         /* -s: system message for --text */
+	int raw;                    /* --raw: one line of text per request, never streamed */
 	struct l32_gen_params defaults;
 	int has_default_seed;
 	/* requests held by the request loop: waiting for sequence slots, then
@@ -299,6 +300,12 @@ logprobs_slice(const struct l32_gen_choice *c, size_t from)
 	return json_pack("{s:o, s:n}", "content", arr, "refusal");
 }
 
+static int
+fin_tools(const char *fin)
+{
+	return fin != NULL && strcmp(fin, "tool_calls") == 0;
+}
+
 /* Streaming: the first chunk of a choice carries the role; then content
  * deltas; the last one the finish_reason.  With tools, the answer is held
  * until it is complete, since it may turn out to be tool calls. */
@@ -336,7 +343,8 @@ on_stream(void *arg, int32_t index, const char *text, size_t len, size_t first_l
 			len = 0;
 		}
 	}
-	if (len > 0) {
+	/* text, or logprobs still to send at the end */
+	if (len > 0 || (c->logprobs != NULL && first_lp < json_array_size(c->logprobs) && !fin_tools(fin))) {
 		if (r->chat)
 			delta = json_pack("{s:i, s:{s:s%}, s:o, s:n}", "index", index, "delta", "content",
 			    text, len, "logprobs", logprobs_slice(c, first_lp), "finish_reason");
@@ -389,6 +397,8 @@ parse_stream(struct request *r, struct l32_filter *f, struct l32_err *err)
 			return -1;
 		}
 	}
+	if (r->gen->raw)
+		r->stream = 0;
 	if (r->stream && l32_filter_is_batch(f))
 		return l32_err_param(err, L32_ERR_INVALID, "stream", "stream is not available in Batch requests");
 	return 0;
@@ -485,6 +495,8 @@ finish_done(struct generate *g)
 		}
 		*pp = r->next;
 		rc = r->stream ? finish_stream(r) : emit_completion(r);
+		for (int32_t i = 0; i < r->g.p.n; i++)
+			l32_ticket_count_tokens(r->ticket, (long)r->choices[i].ids.n);
 		l32_ticket_finish(r->ticket);
 		request_free(r);
 		if (rc == -1)
@@ -742,6 +754,7 @@ main(int argc, char *argv[])
 		errx(L32_EXIT_FATAL, "%s", err.msg);
 	fingerprint(&g, cp.n_threads);
 	fo.max_inflight = (int)batch;
+	g.raw = fo.raw;
 	status = l32_filter_run(&ops, &g, &fo, argv, argc);
 	while (g.waiting != NULL) {  /* stopped by a signal */
 		struct request *r = g.waiting;

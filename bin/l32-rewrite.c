@@ -6,6 +6,7 @@
  *   {"input": "...", "task": "query", "n": 3}  -> {"object": "rewrite", "rewrites": [...]}
  *
  * The prompts are the table in libcore/tasks.c; --show-prompt prints them.
+ * Up to -b requests decode together on one engine (libcore/jobq.c).
  */
 #include <err.h>
 #include <getopt.h>
@@ -30,10 +31,13 @@ struct rewrite {
 	/* request defaults from the command line */
 	const char *task, *language, *instructions;
 	int show_prompt;
+	struct l32_jobq *jobs;        /* requests running on the engine */
+	struct l32_filter *f;
 };
 
 /* One request, parsed. */
 struct request {
+	struct rewrite *w;
 	json_t *body;
 	const char *model;
 	const char *input;
@@ -195,8 +199,9 @@ prompt_json(const struct request *r)
 }
 
 static void
-request_free(struct request *r)
+request_free(void *arg)
 {
+	struct request *r = arg;
 	int32_t i;
 
 	for (i = 0; r->choices != NULL && i < r->n_choices; i++)
@@ -206,40 +211,71 @@ request_free(struct request *r)
 	l32_buf_free(&r->text);
 	l32_tokens_free(&r->prompt);
 	l32_genreq_free(&r->g);
+	json_decref(r->body);
+	free(r);
 }
 
+/* A request whose answers are all there (l32_jobq_answer_fn). */
+static int
+answer(void *arg, struct l32_ticket *t)
+{
+	struct request *r = arg;
+	json_t *resp;
+	int32_t i;
+
+	for (i = 0; i < r->n_choices; i++)
+		l32_filter_count_tokens(r->w->f, (long)r->choices[i].ids.n);
+	if ((resp = response(r->w, r)) == NULL) {
+		struct l32_err err;
+
+		l32_err_set(&err, L32_ERR_NOMEM, "out of memory");
+		l32_ticket_fail(t, &err);
+		return 0;
+	}
+	return l32_ticket_emit(t, resp);
+}
+
+static int
+step(void *arg, struct l32_err *err)
+{
+	struct rewrite *w = arg;
+
+	return l32_jobq_step(w->jobs, err);
+}
+
+/* Prepares the request and queues it on the engine (or, with
+ * --show-prompt, answers it at once). */
 static int
 handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err)
 {
 	struct rewrite *w = arg;
-	struct request r;
-	json_t *resp;
-	int32_t i;
-	int rc = -1;
+	struct request *r;
+	int rc;
 
-	memset(&r, 0, sizeof(r));
-	r.body = body;
-	if (prepare(w, &r, err) == -1)
-		goto out;
-	if (!w->show_prompt) {
-		if ((r.choices = calloc((size_t)r.n_choices, sizeof(*r.choices))) == NULL) {
-			l32_err_set(err, L32_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		if (l32_generate(w->engine, r.prompt.ids, r.prompt.n, &r.g.p, r.choices, NULL, NULL, err) == -1)
-			goto out;
-		for (i = 0; i < r.n_choices; i++)
-			l32_filter_count_tokens(f, (long)r.choices[i].ids.n);
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
+	r->body = json_incref(body);  /* the input and stop strings point into it */
+	r->w = w;
+	w->f = f;
+	if (prepare(w, r, err) == -1) {
+		request_free(r);
+		return -1;
 	}
-	if ((resp = w->show_prompt ? prompt_json(&r) : response(w, &r)) == NULL) {
-		l32_err_set(err, L32_ERR_NOMEM, "out of memory");
-		goto out;
+	if (w->show_prompt) {
+		rc = l32_filter_emit(f, prompt_json(r));
+		request_free(r);
+		return rc == -1 ? l32_err_set(err, L32_ERR_IO, "output failed") : 0;
 	}
-	if ((rc = l32_filter_emit(f, resp)) == -1)
-		l32_err_set(err, L32_ERR_IO, "output failed");
-out:
-	request_free(&r);
-	return rc;
+	if ((r->choices = calloc((size_t)r->n_choices, sizeof(*r->choices))) == NULL) {
+		request_free(r);
+		return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
+	}
+	if (l32_jobq_add(w->jobs, r, l32_filter_hold(f), r->prompt.ids, r->prompt.n, &r->g.p,
+	    r->choices, err) == -1) {
+		request_free(r);
+		return -1;
+	}
+	return 0;
 }
 
 static json_t *
@@ -304,7 +340,7 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const urls[] = { "/v1/rewrite", "/rewrite", NULL };
-	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, NULL };
+	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step };
 	struct l32_filter_opts fo;
 	struct rewrite w;
 	struct l32_err err;
@@ -402,7 +438,11 @@ main(int argc, char *argv[])
 	    kv_f16, &err)) == NULL)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
 	l32_fingerprint(w.model, (int)threads, w.fingerprint, sizeof(w.fingerprint));
+	if ((w.jobs = l32_jobq_new(w.engine, answer, request_free)) == NULL)
+		errx(L32_EXIT_FATAL, "out of memory");
+	fo.max_inflight = (int)batch;
 	status = l32_filter_run(&ops, &w, &fo, argv, argc);
+	l32_jobq_free(w.jobs);
 	l32_engine_free(w.engine);
 	l32_model_free(w.model);
 	return status;

@@ -4,8 +4,9 @@
  *   {"input": "...", "format"?: "paragraph" | "bullets" | "tldr",
  *    "max_words"?, "language"?, "focus"?}  -> {"object": "summary", ...}
  *
- * A text longer than the context is summarized part by part, then the
- * summaries together (libcore/summarize.c).  --file reads each file whole.
+ * A text longer than the context is summarized part by part (-b parts at
+ * once), then the summaries together (libcore/summarize.c).  --file reads
+ * each file whole.
  */
 #include <err.h>
 #include <getopt.h>
@@ -35,7 +36,7 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: %s [-fhrTV] [-c ctx] [-m model] [-t threads] [--chat-format hf|meta]\n"
+	    "usage: %s [-fhrTV] [-b batch] [-c ctx] [-m model] [-t threads] [--chat-format hf|meta]\n"
 	    "       [--date date] [--focus text] [--format paragraph|bullets|tldr] [--kv-f16]\n"
 	    "       [--language language] [--max-line bytes] [--max-tokens n] [--max-words n]\n"
 	    "       [--progress] [--seed n] [--temperature t] [file ...]\n",
@@ -181,6 +182,7 @@ int
 main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
+		{ "batch", required_argument, NULL, 'b' },
 		{ "chat-format", required_argument, NULL, 'F' },
 		{ "ctx", required_argument, NULL, 'c' },
 		{ "date", required_argument, NULL, 'D' },
@@ -209,7 +211,7 @@ main(int argc, char *argv[])
 	struct summarize s;
 	struct l32_err err;
 	const char *model_arg = NULL, *date = NULL;
-	long long v, ctx = 0, threads = 0;
+	long long v, ctx = 0, threads = 0, batch = 4;
 	double temp = -1;
 	int ch, status, kv_f16 = 0, whole = 0;
 
@@ -218,8 +220,12 @@ main(int argc, char *argv[])
 	l32_gen_params_init(&s.defaults);
 	env_num("L32_CTX", 16, 1 << 20, &ctx);
 	env_num("L32_THREADS", 1, 1024, &threads);
-	while ((ch = getopt_long(argc, argv, "c:fhm:rt:TV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "b:c:fhm:rt:TV", longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'b':
+			if (l32_opt_num("--batch", optarg, 1, 256, &batch) == -1)
+				usage();
+			break;
 		case 'c':
 			if (l32_opt_num("-c", optarg, 16, 1 << 20, &ctx) == -1)
 				usage();
@@ -297,7 +303,8 @@ main(int argc, char *argv[])
 	l32_gen_params_from_model(&s.defaults, s.model);
 	if (temp >= 0)
 		s.defaults.sampling.temperature = (float)temp;
-	if ((s.engine = l32_program_engine(s.model, (int32_t)ctx, 1, (int)threads, kv_f16, &err)) == NULL)
+	if ((s.engine = l32_program_engine(s.model, (int32_t)ctx, (int32_t)batch, (int)threads,
+	    kv_f16, &err)) == NULL)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
 	l32_fingerprint(s.model, (int)threads, s.fingerprint, sizeof(s.fingerprint));
 	if (whole && l32_docs_feed(argv, argc, &err) == -1)

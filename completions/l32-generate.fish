@@ -1,6 +1,6 @@
 # fish completion for l32-generate
 
-complete -c l32-generate -s b -l batch -x -d 'Requests decoded together'
+complete -c l32-generate -s b -l batch -x -d 'Sequences decoded together'
 complete -c l32-generate -s c -l ctx -x -d 'Context window, in tokens'
 complete -c l32-generate -l chat-format -x -a 'hf meta' -d 'How messages are rendered'
 complete -c l32-generate -l date -x -a today -d 'The date in the chat system header'

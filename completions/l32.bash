@@ -8,11 +8,29 @@
 _l32_options()
 {
 	case $1 in
+	l32-embed)
+		echo "-b= --batch= -c= --ctx= --dimensions= --encoding-format= -h --help"
+		echo "--kv-f16 --max-line= -m= --model= --no-normalize --normalize"
+		echo "--pooling= --progress -r --raw -T --text -t= --threads="
+		echo "--truncate -V --version"
+		;;
 	l32-generate)
 		echo "-b= --batch= -c= --ctx= --chat-format= --date= -h --help --kv-f16"
 		echo "--max-line= --max-tokens= -m= --model= --progress -r --raw"
 		echo "--seed= --sse -s= --system= --temperature= -T --text"
 		echo "-t= --threads= -V --version"
+		;;
+	l32-rewrite)
+		echo "-b= --batch= -c= --ctx= --chat-format= --date= -h --help"
+		echo "--instructions= --kv-f16 --language= --max-line= --max-tokens="
+		echo "-m= --model= --progress -r --raw --seed= --show-prompt --task="
+		echo "--temperature= -T --text -t= --threads= -V --version"
+		;;
+	l32-summarize)
+		echo "-c= --ctx= --chat-format= --date= -f --file --focus= --format="
+		echo "-h --help --kv-f16 --language= --max-line= --max-tokens="
+		echo "--max-words= -m= --model= --progress -r --raw --seed="
+		echo "--temperature= -T --text -t= --threads= -V --version"
 		;;
 	l32-tokenize)
 		echo "-B --bos -c --count --chat-format= --chunk -d --decode"
@@ -64,6 +82,22 @@ _l32()
 		COMPREPLY=($(compgen -P "$pre" -W "today" -- "$cur"))
 		return
 		;;
+	--encoding-format)
+		COMPREPLY=($(compgen -P "$pre" -W "float base64" -- "$cur"))
+		return
+		;;
+	--format)
+		COMPREPLY=($(compgen -P "$pre" -W "paragraph bullets tldr" -- "$cur"))
+		return
+		;;
+	--pooling)
+		COMPREPLY=($(compgen -P "$pre" -W "mean last" -- "$cur"))
+		return
+		;;
+	--task)
+		COMPREPLY=($(compgen -P "$pre" -W "query concise formal casual simplify grammar translate" -- "$cur"))
+		return
+		;;
 	-m | --model | --tokenizer)
 		_l32_files "$cur" "$pre"
 		return
@@ -86,4 +120,4 @@ _l32()
 	_l32_files "$cur"
 }
 
-complete -F _l32 l32-generate l32-tokenize
+complete -F _l32 l32-embed l32-generate l32-rewrite l32-summarize l32-tokenize

@@ -20,6 +20,14 @@
 #include "l32.h"
 #include "matmul.h"
 
+/* An input waiting or being evaluated. */
+struct item {
+	const struct l32_tokens *in;
+	enum l32_pooling pool;
+	float *out;               /* (dim) its result */
+	int *done;                /* set to 1 when out holds it */
+};
+
 struct l32_embedder {
 	struct l32_ctx *ctx;
 	int32_t dim, n_ctx;
@@ -27,12 +35,16 @@ struct l32_embedder {
 	int32_t min_tokens;       /* fewest tokens a pass may hold */
 	int32_t pad_token;
 	long passes;
+	/* inputs waiting, first in first out: queue[head .. head + n) */
+	struct item *queue;
+	size_t head, n, cap;
+	/* the inputs in the slots */
+	struct item *slot;        /* (n_slots) */
+	int32_t *slot_done;       /* (n_slots) tokens evaluated so far; -1 free */
+	double *sum;              /* (n_slots, dim) mean pooling: running sums */
 	/* the pass being built */
 	int32_t *tok, *pos, *seq; /* (PASS) */
 	uint8_t *out;             /* (PASS) */
-	int32_t *slot_input;      /* (n_slots) input in the slot, or -1 */
-	int32_t *slot_done;       /* (n_slots) its tokens evaluated so far */
-	double *sum;              /* (n_slots, dim) mean pooling: running sums */
 };
 
 /* matmul's GEMM threshold: the token count from which every product of a
@@ -60,6 +72,7 @@ l32_embedder_new(struct l32_model *m, const struct l32_ctx_params *cp, struct l3
 	struct l32_ctx_params p = *cp;
 	const struct l32_hparams *hp = l32_model_hparams(m);
 	size_t pass = L32_EMBED_PASS_TOKENS;
+	int32_t s;
 
 	if (cp->n_seq < 1) {
 		l32_err_set(err, L32_ERR_INVALID, "embeddings: %d inputs per pass", cp->n_seq);
@@ -80,19 +93,20 @@ l32_embedder_new(struct l32_model *m, const struct l32_ctx_params *cp, struct l3
 		free(e);
 		return NULL;
 	}
+	e->slot = calloc((size_t)e->n_slots, sizeof(*e->slot));
+	e->slot_done = calloc((size_t)e->n_slots, sizeof(int32_t));
+	e->sum = calloc((size_t)e->n_slots * (size_t)e->dim, sizeof(double));
 	e->tok = calloc(pass, sizeof(int32_t));
 	e->pos = calloc(pass, sizeof(int32_t));
 	e->seq = calloc(pass, sizeof(int32_t));
 	e->out = calloc(pass, 1);
-	e->slot_input = calloc((size_t)e->n_slots, sizeof(int32_t));
-	e->slot_done = calloc((size_t)e->n_slots, sizeof(int32_t));
-	e->sum = calloc((size_t)e->n_slots * (size_t)e->dim, sizeof(double));
-	if (!e->tok || !e->pos || !e->seq || !e->out || !e->slot_input || !e->slot_done ||
-	    !e->sum) {
+	if (!e->slot || !e->slot_done || !e->sum || !e->tok || !e->pos || !e->seq || !e->out) {
 		l32_embedder_free(e);
 		l32_err_set(err, L32_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
+	for (s = 0; s < e->n_slots; s++)
+		e->slot_done[s] = -1;
 	return e;
 }
 
@@ -102,13 +116,14 @@ l32_embedder_free(struct l32_embedder *e)
 	if (e == NULL)
 		return;
 	l32_ctx_free(e->ctx);
+	free(e->queue);
+	free(e->slot);
+	free(e->slot_done);
+	free(e->sum);
 	free(e->tok);
 	free(e->pos);
 	free(e->seq);
 	free(e->out);
-	free(e->slot_input);
-	free(e->slot_done);
-	free(e->sum);
 	free(e);
 }
 
@@ -130,62 +145,121 @@ l32_embedder_passes(const struct l32_embedder *e)
 	return e->passes;
 }
 
+/* --------------------------------------------------------------- queue */
+
+int
+l32_embedder_add(struct l32_embedder *e, const struct l32_tokens *in, size_t n,
+    enum l32_pooling pool, float *out, int *done, struct l32_err *err)
+{
+	struct item *q;
+	size_t i, cap;
+
+	for (i = 0; i < n; i++) {
+		if (in[i].n == 0)
+			return l32_err_set(err, L32_ERR_INVALID, "embeddings: input %zu is empty", i);
+		if (in[i].n > (size_t)e->n_ctx) {
+			l32_err_set(err, L32_ERR_CONTEXT, "embeddings: input %zu is %zu tokens; "
+			    "the context window is %d tokens", i, in[i].n, e->n_ctx);
+			err->code = "context_length_exceeded";
+			return -1;
+		}
+	}
+	if (e->head > 0 && e->head == e->n)   /* drained: start over at the front */
+		e->head = e->n = 0;
+	if (n > e->cap - e->n) {
+		for (cap = e->cap ? e->cap : 64; cap - e->n < n; cap *= 2)
+			if (cap > SIZE_MAX / 2 / sizeof(*q))
+				return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
+		if ((q = reallocarray(e->queue, cap, sizeof(*q))) == NULL)
+			return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
+		e->queue = q;
+		e->cap = cap;
+	}
+	for (i = 0; i < n; i++) {
+		done[i] = 0;
+		e->queue[e->n++] = (struct item){ &in[i], pool, out + i * (size_t)e->dim, &done[i] };
+	}
+	return 0;
+}
+
+size_t
+l32_embedder_pending(const struct l32_embedder *e)
+{
+	size_t n = e->n - e->head;
+	int32_t s;
+
+	for (s = 0; s < e->n_slots; s++)
+		n += e->slot_done[s] >= 0;
+	return n;
+}
+
+/* Forgets every input, waiting or half done (after a failed pass). */
+static void
+drop_all(struct l32_embedder *e)
+{
+	int32_t s;
+
+	e->head = e->n = 0;
+	for (s = 0; s <= e->n_slots; s++) {
+		if (s < e->n_slots)
+			e->slot_done[s] = -1;
+		l32_ctx_seq_clear(e->ctx, s);
+	}
+}
+
 /* ------------------------------------------------------------- one pass */
 
 /* The next piece of the input in slot s: from where it stands to the next
  * multiple of the pass size, so the cuts do not depend on the company. */
 static int32_t
-piece_len(const struct l32_embedder *e, const struct l32_tokens *in, int32_t s)
+piece_len(const struct l32_embedder *e, int32_t s)
 {
-	int32_t done = e->slot_done[s];
-	int32_t left = (int32_t)in[e->slot_input[s]].n - done;
+	int32_t left = (int32_t)e->slot[s].in->n - e->slot_done[s];
 
 	return left < L32_EMBED_PASS_TOKENS ? left : L32_EMBED_PASS_TOKENS;
 }
 
 /* Adds the next piece of slot s to the pass at *used. */
 static void
-add_piece(struct l32_embedder *e, const struct l32_tokens *in, int32_t s,
-    enum l32_pooling pool, int32_t *used)
+add_piece(struct l32_embedder *e, int32_t s, int32_t *used)
 {
-	const struct l32_tokens *t = &in[e->slot_input[s]];
-	int32_t k, n = piece_len(e, in, s), from = e->slot_done[s];
+	const struct item *it = &e->slot[s];
+	int32_t k, n = piece_len(e, s), from = e->slot_done[s];
 
 	for (k = 0; k < n; k++) {
 		int32_t i = *used + k, p = from + k;
 
-		e->tok[i] = t->ids[p];
+		e->tok[i] = it->in->ids[p];
 		e->pos[i] = p;
 		e->seq[i] = s;
-		e->out[i] = pool == L32_POOLING_MEAN || (size_t)p + 1 == t->n ? L32_OUT_EMBD : 0;
+		e->out[i] = it->pool == L32_POOLING_MEAN || (size_t)p + 1 == it->in->n ?
+		    L32_OUT_EMBD : 0;
 	}
 	*used += n;
 }
 
-/* Fills the pass: first the inputs under way (in slot order), then new
- * ones, in input order, while slots and room last. */
+/* Fills the pass: first the inputs under way (in slot order), then
+ * waiting ones, in queue order, while slots and room last. */
 static int32_t
-fill_pass(struct l32_embedder *e, const struct l32_tokens *in, size_t n, size_t *next,
-    enum l32_pooling pool)
+fill_pass(struct l32_embedder *e)
 {
-	int32_t used = 0, s;
+	int32_t used = 0, s, len;
 
 	for (s = 0; s < e->n_slots; s++)
-		if (e->slot_input[s] >= 0 && used + piece_len(e, in, s) <= L32_EMBED_PASS_TOKENS)
-			add_piece(e, in, s, pool, &used);
-	for (s = 0; s < e->n_slots && *next < n; s++) {
-		int32_t len = (int32_t)(in[*next].n < L32_EMBED_PASS_TOKENS ?
-		    in[*next].n : L32_EMBED_PASS_TOKENS);
-
-		if (e->slot_input[s] >= 0)
+		if (e->slot_done[s] >= 0 && used + piece_len(e, s) <= L32_EMBED_PASS_TOKENS)
+			add_piece(e, s, &used);
+	for (s = 0; s < e->n_slots && e->head < e->n; s++) {
+		if (e->slot_done[s] >= 0)
 			continue;
+		len = (int32_t)(e->queue[e->head].in->n < L32_EMBED_PASS_TOKENS ?
+		    e->queue[e->head].in->n : L32_EMBED_PASS_TOKENS);
 		if (used + len > L32_EMBED_PASS_TOKENS)
 			break;
-		e->slot_input[s] = (int32_t)(*next)++;
+		e->slot[s] = e->queue[e->head++];
 		e->slot_done[s] = 0;
 		l32_ctx_seq_clear(e->ctx, s);
 		memset(e->sum + (size_t)s * e->dim, 0, (size_t)e->dim * sizeof(double));
-		add_piece(e, in, s, pool, &used);
+		add_piece(e, s, &used);
 	}
 	return used;
 }
@@ -210,8 +284,7 @@ pad_pass(struct l32_embedder *e, int32_t used)
 /* Takes the hidden states of the pass into the sums (in position order)
  * or the outputs; finishes the inputs that are done. */
 static void
-collect(struct l32_embedder *e, const struct l32_tokens *in, int32_t used,
-    enum l32_pooling pool, float *out)
+collect(struct l32_embedder *e, int32_t used)
 {
 	int32_t i, d, s;
 
@@ -222,8 +295,8 @@ collect(struct l32_embedder *e, const struct l32_tokens *in, int32_t used,
 		if (h == NULL)
 			continue;
 		s = e->seq[i];
-		if (pool == L32_POOLING_LAST) {
-			memcpy(out + (size_t)e->slot_input[s] * e->dim, h, (size_t)e->dim * sizeof(float));
+		if (e->slot[s].pool == L32_POOLING_LAST) {
+			memcpy(e->slot[s].out, h, (size_t)e->dim * sizeof(float));
 			continue;
 		}
 		sum = e->sum + (size_t)s * e->dim;
@@ -233,36 +306,35 @@ collect(struct l32_embedder *e, const struct l32_tokens *in, int32_t used,
 	for (i = 0; i < used; i++)
 		e->slot_done[e->seq[i]]++;
 	for (s = 0; s < e->n_slots; s++) {
-		size_t len;
+		struct item *it = &e->slot[s];
 
-		if (e->slot_input[s] < 0 || (size_t)e->slot_done[s] < in[e->slot_input[s]].n)
+		if (e->slot_done[s] < 0 || (size_t)e->slot_done[s] < it->in->n)
 			continue;
-		len = in[e->slot_input[s]].n;
-		if (pool == L32_POOLING_MEAN)
+		if (it->pool == L32_POOLING_MEAN)
 			for (d = 0; d < e->dim; d++)
-				out[(size_t)e->slot_input[s] * e->dim + d] =
-				    (float)(e->sum[(size_t)s * e->dim + d] / (double)len);
-		e->slot_input[s] = -1;
+				it->out[d] = (float)(e->sum[(size_t)s * e->dim + d] / (double)it->in->n);
+		*it->done = 1;
+		e->slot_done[s] = -1;
 		l32_ctx_seq_clear(e->ctx, s);
 	}
 }
 
-static int
-check_inputs(const struct l32_embedder *e, const struct l32_tokens *in, size_t n,
-    struct l32_err *err)
+int
+l32_embedder_step(struct l32_embedder *e, struct l32_err *err)
 {
-	size_t i;
+	struct l32_batch b;
+	int32_t used, total;
 
-	for (i = 0; i < n; i++) {
-		if (in[i].n == 0)
-			return l32_err_set(err, L32_ERR_INVALID, "embeddings: input %zu is empty", i);
-		if (in[i].n > (size_t)e->n_ctx) {
-			l32_err_set(err, L32_ERR_CONTEXT, "embeddings: input %zu is %zu tokens; "
-			    "the context window is %d tokens", i, in[i].n, e->n_ctx);
-			err->code = "context_length_exceeded";
-			return -1;
-		}
+	if ((used = fill_pass(e)) == 0)
+		return 0;
+	total = pad_pass(e, used);
+	b = (struct l32_batch){ total, e->tok, e->pos, e->seq, e->out };
+	if (l32_ctx_decode(e->ctx, &b, err) == -1) {
+		drop_all(e);
+		return -1;
 	}
+	e->passes++;
+	collect(e, used);
 	return 0;
 }
 
@@ -270,30 +342,15 @@ int
 l32_embed(struct l32_embedder *e, const struct l32_tokens *in, size_t n,
     enum l32_pooling pool, float *out, struct l32_err *err)
 {
-	struct l32_batch b;
-	size_t next = 0;
-	int32_t s, used, total;
-	int rc = 0;
+	int *done = calloc(n ? n : 1, sizeof(int));
+	int rc;
 
-	if (check_inputs(e, in, n, err) == -1)
-		return -1;
-	for (s = 0; s < e->n_slots; s++)
-		e->slot_input[s] = -1;
-	for (;;) {
-		used = fill_pass(e, in, n, &next, pool);
-		if (used == 0)
-			break;
-		total = pad_pass(e, used);
-		b = (struct l32_batch){ total, e->tok, e->pos, e->seq, e->out };
-		if (l32_ctx_decode(e->ctx, &b, err) == -1) {
-			rc = -1;
-			break;
-		}
-		e->passes++;
-		collect(e, in, used, pool, out);
-	}
-	for (s = 0; s <= e->n_slots; s++)
-		l32_ctx_seq_clear(e->ctx, s);
+	if (done == NULL)
+		return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
+	rc = l32_embedder_add(e, in, n, pool, out, done, err);
+	while (rc == 0 && l32_embedder_pending(e) > 0)
+		rc = l32_embedder_step(e, err);
+	free(done);
 	return rc;
 }
 

@@ -434,6 +434,12 @@ l32_ticket_fail(struct l32_ticket *t, const struct l32_err *err)
 	t->f->n_held--;
 }
 
+void
+l32_ticket_count_tokens(struct l32_ticket *t, long n)
+{
+	t->f->n_tokens += n;
+}
+
 uint64_t
 l32_ticket_hash(const struct l32_ticket *t)
 {

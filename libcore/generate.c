@@ -335,7 +335,9 @@ accept(struct l32_engine *e, const struct l32_gen_params *p, struct run *r,
 	return 0;
 }
 
-/* Hands the text that is safe to show to the stream callback. */
+/* Hands the text that is safe to show to the stream callback, with the
+ * logprobs of the tokens since the last call (tokens whose text is held
+ * back go out with the next piece of text). */
 static int
 stream_out(const struct l32_gen_params *p, struct run *r, int32_t index,
     l32_gen_stream_fn stream, void *arg)
@@ -343,17 +345,14 @@ stream_out(const struct l32_gen_params *p, struct run *r, int32_t index,
 	struct l32_gen_choice *c = r->c;
 	size_t safe = c->finish ? c->text.len : c->text.len - holdback(p, r);
 	size_t nlp = c->logprobs ? json_array_size(c->logprobs) : 0;
-	int rc = 0;
+	int rc;
 
-	if (stream == NULL)
+	if (stream == NULL || (safe <= c->streamed && !c->finish))
 		return 0;
-	if (safe > c->streamed || c->finish || nlp > r->lp_streamed) {
-		rc = stream(arg, index, c->text.data + c->streamed,
-		    safe > c->streamed ? safe - c->streamed : 0, r->lp_streamed, c->finish);
-		if (safe > c->streamed)
-			c->streamed = safe;
-		r->lp_streamed = nlp;
-	}
+	rc = stream(arg, index, c->text.data + c->streamed,
+	    safe > c->streamed ? safe - c->streamed : 0, r->lp_streamed, c->finish);
+	c->streamed = safe > c->streamed ? safe : c->streamed;
+	r->lp_streamed = nlp;
 	return rc;
 }
 

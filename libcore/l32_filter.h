@@ -65,6 +65,7 @@ int l32_ticket_emit_done(struct l32_ticket *t);
 void l32_ticket_finish(struct l32_ticket *t);
 void l32_ticket_fail(struct l32_ticket *t, const struct l32_err *err);
 uint64_t l32_ticket_hash(const struct l32_ticket *t);
+void l32_ticket_count_tokens(struct l32_ticket *t, long n);
 int l32_ticket_is_batch(const struct l32_ticket *t);
 
 void l32_filter_opts_init(struct l32_filter_opts *o);

@@ -63,6 +63,34 @@ int l32_request_fields(json_t *body, const char *const *known,
  * (logprobs excepted: only l32-generate reports them). */
 extern const char *const l32_sampling_fields[];
 
+/* ------------------------------------------------------------- job queue */
+
+/* Requests of the request loop run on one engine together (continuous
+ * batching): each waits, in input order, for as many free sequence slots
+ * as it has choices, then runs as a job that every step advances with the
+ * others.  When its job is done, answer() writes its response through its
+ * ticket (-1: output failed); then, or when it could not start (its ticket
+ * failed with the error), release() frees it. */
+struct l32_ticket;
+struct l32_gen_choice;
+typedef int (*l32_jobq_answer_fn)(void *req, struct l32_ticket *t);
+typedef void (*l32_jobq_free_fn)(void *req);
+struct l32_jobq;
+
+struct l32_jobq *l32_jobq_new(struct l32_engine *e, l32_jobq_answer_fn answer,
+    l32_jobq_free_fn release);
+void l32_jobq_free(struct l32_jobq *q);
+/* Queues req: prompt (n_prompt ids) and choices (p->n, zeroed) are the
+ * caller's and must stay until release(). */
+int l32_jobq_add(struct l32_jobq *q, void *req, struct l32_ticket *t, const int32_t *prompt,
+    size_t n_prompt, const struct l32_gen_params *p, struct l32_gen_choice *choices,
+    struct l32_err *err);
+/* Starts what can start, decodes one token of every running choice,
+ * answers what finished: the request loop's step. */
+int l32_jobq_step(struct l32_jobq *q, struct l32_err *err);
+/* 1 while requests wait or run. */
+int l32_jobq_busy(const struct l32_jobq *q);
+
 /* ------------------------------------------------------------ embeddings */
 
 enum l32_pooling {
@@ -89,9 +117,19 @@ int32_t l32_embedder_n_ctx(const struct l32_embedder *e);
 /* Forward passes run so far. */
 long l32_embedder_passes(const struct l32_embedder *e);
 
-/* out (n, dim) := the pooled final hidden states of the n inputs (each of
- * 1..n_ctx ids), not normalized.  Inputs are packed several to a pass; an
- * input's result is bitwise the same whatever shares its passes. */
+/* Queues n inputs (each 1..n_ctx ids; they must stay put until done), all
+ * or none: the pooled final hidden states of input i (dim floats, not
+ * normalized) go to out + i * dim, and done[i] becomes 1, during later
+ * calls of l32_embedder_step. */
+int l32_embedder_add(struct l32_embedder *e, const struct l32_tokens *in, size_t n,
+    enum l32_pooling pool, float *out, int *done, struct l32_err *err);
+/* Inputs waiting or under way. */
+size_t l32_embedder_pending(const struct l32_embedder *e);
+/* One forward pass: the inputs under way, then waiting ones in the order
+ * they came, as many as fit.  An input's result is bitwise the same
+ * whatever shares its passes.  On failure every input is dropped. */
+int l32_embedder_step(struct l32_embedder *e, struct l32_err *err);
+/* The n inputs at once: out (n, dim).  Nothing else may be queued. */
 int l32_embed(struct l32_embedder *e, const struct l32_tokens *in, size_t n,
     enum l32_pooling pool, float *out, struct l32_err *err);
 

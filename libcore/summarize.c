@@ -8,7 +8,9 @@
  * still too long they are cut and merged again, round after round, until
  * they fit.  Every round shrinks the text (a part's summary gets at most
  * half the part's tokens), and a round that does not is an error rather
- * than a loop.
+ * than a loop.  The parts of a round are summarized together, one sequence
+ * of the engine each (continuous batching); a part's summary does not
+ * depend on what runs beside it.
  *
  *   n_ctx = prompt (template + text) + answer room
  */
@@ -80,47 +82,75 @@ count(struct summ *m, const char *text, size_t len)
 	return n;
 }
 
-/* One generation call: the summary of text, appended to out.  prompt holds
- * the rendered ids when the caller has them (else NULL). */
-static int
-call(struct summ *m, struct l32_summary_call *c, const char *text, size_t len,
-    struct l32_tokens *prompt, int32_t max_tokens, struct l32_buf *out)
-{
-	struct l32_tokens own = { 0 };
-	struct l32_gen_params p = *m->o->gen;
+/* A call under way: its prompt, its answer and its job on the engine. */
+struct pending {
+	struct l32_summary_call c;
+	struct l32_tokens prompt;
 	struct l32_gen_choice ch;
-	const char *t;
-	size_t n;
-	int rc = -1;
+	struct l32_job *job;
+	int32_t room;
+};
 
-	memset(&ch, 0, sizeof(ch));
-	if (prompt == NULL && render(m, c->stage, text, len, prompt = &own) == -1)
-		goto out;
-	p.n = 1;
-	p.max_tokens = max_tokens;
-	if (l32_generate(m->e, prompt->ids, prompt->n, &p, &ch, NULL, NULL, m->err) == -1)
-		goto out;
-	c->prompt_tokens = (int32_t)prompt->n;
-	c->completion_tokens = (int32_t)ch.ids.n;
+static void
+pending_free(struct pending *p)
+{
+	l32_job_free(p->job);
+	p->job = NULL;
+	l32_tokens_free(&p->prompt);
+	l32_gen_choice_free(&p->ch);
+}
+
+/* Starts a call on the engine: its prompt (rendered unless the caller has
+ * it in p->prompt), at most p->room tokens of answer. */
+static int
+start(struct summ *m, struct pending *p, const char *text, size_t len)
+{
+	struct l32_gen_params gp = *m->o->gen;
+
+	if (p->prompt.n == 0 && render(m, p->c.stage, text, len, &p->prompt) == -1)
+		return -1;
+	gp.n = 1;
+	gp.max_tokens = p->room;
+	p->job = l32_job_start(m->e, p->prompt.ids, p->prompt.n, &gp, &p->ch, NULL, NULL, m->err);
+	return p->job == NULL ? -1 : 0;
+}
+
+/* Counts a finished call and appends its answer, trimmed, to out. */
+static int
+finish(struct summ *m, struct pending *p, struct l32_buf *out)
+{
+	const char *t = p->ch.text.data ? p->ch.text.data : "";
+	size_t n = p->ch.text.len;
+
+	p->c.prompt_tokens = (int32_t)p->prompt.n;
+	p->c.completion_tokens = (int32_t)p->ch.ids.n;
 	m->s->calls++;
-	m->s->prompt_tokens += c->prompt_tokens;
-	m->s->completion_tokens += c->completion_tokens;
-	if (c->stage == L32_SUMMARY_WHOLE || c->stage == L32_SUMMARY_FINAL)
-		m->s->truncated = ch.finish == L32_FINISH_LENGTH;
-	for (t = ch.text.data ? ch.text.data : "", n = ch.text.len; n > 0 && strchr(" \t\r\n", *t); t++, n--)
+	m->s->prompt_tokens += p->c.prompt_tokens;
+	m->s->completion_tokens += p->c.completion_tokens;
+	if (p->c.stage == L32_SUMMARY_WHOLE || p->c.stage == L32_SUMMARY_FINAL)
+		m->s->truncated = p->ch.finish == L32_FINISH_LENGTH;
+	for (; n > 0 && strchr(" \t\r\n", *t); t++, n--)
 		;
 	while (n > 0 && strchr(" \t\r\n", t[n - 1]) != NULL)
 		n--;
-	if (l32_buf_append(out, t, n) == -1) {
-		l32_err_set(m->err, L32_ERR_NOMEM, "out of memory");
-		goto out;
-	}
+	if (l32_buf_append(out, t, n) == -1)
+		return l32_err_set(m->err, L32_ERR_NOMEM, "out of memory");
 	if (m->o->on_call != NULL)
-		m->o->on_call(m->o->arg, c);
-	rc = 0;
-out:
-	l32_gen_choice_free(&ch);
-	l32_tokens_free(&own);
+		m->o->on_call(m->o->arg, &p->c);
+	return 0;
+}
+
+/* One call on its own: the summary of text appended to out. */
+static int
+call(struct summ *m, struct pending *p, const char *text, size_t len, struct l32_buf *out)
+{
+	int rc = start(m, p, text, len);
+
+	while (rc == 0 && !l32_job_done(p->job))
+		rc = l32_engine_step(m->e, m->err);
+	if (rc == 0)
+		rc = finish(m, p, out);
+	pending_free(p);
 	return rc;
 }
 
@@ -173,35 +203,65 @@ plan_parts(struct summ *m, int32_t room)
 	return 0;
 }
 
+/* Runs the calls of a round together on the engine, as many at once as it
+ * has sequence slots; reports them in order as they finish. */
+static int
+run_round(struct summ *m, struct pending *p, size_t n, const char *text,
+    const struct l32_span *parts, struct l32_buf *out)
+{
+	size_t next = 0, reported = 0, i;
+
+	while (reported < n) {
+		while (next < n && l32_engine_free_slots(m->e) > 0)
+			if (start(m, &p[next], text + parts[next].off, parts[next].len) == -1)
+				return -1;
+			else
+				next++;
+		if (l32_engine_busy(m->e) && l32_engine_step(m->e, m->err) == -1)
+			return -1;
+		for (i = reported; i < next && l32_job_done(p[i].job); i++, reported++) {
+			if (out->len > 0 && l32_buf_puts(out, "\n\n") == -1)
+				return l32_err_set(m->err, L32_ERR_NOMEM, "out of memory");
+			if (finish(m, &p[i], out) == -1)
+				return -1;
+			pending_free(&p[i]);
+		}
+	}
+	return 0;
+}
+
 /* One round: cuts text into parts, appends their summaries to out. */
 static int
 round_of(struct summ *m, int level, const char *text, size_t len, struct l32_buf *out)
 {
 	struct l32_span *parts;
+	struct pending *p;
 	size_t n, i;
-	struct l32_summary_call c;
 	int32_t room;
-	int rc = 0;
+	int rc;
 
 	if (l32_chunk_text(m->tok, text, len, m->part_limit, m->flags, &parts, &n, m->err) == -1)
 		return -1;
+	if ((p = calloc(n ? n : 1, sizeof(*p))) == NULL) {
+		free(parts);
+		return l32_err_set(m->err, L32_ERR_NOMEM, "out of memory");
+	}
 	if (level == 0)
 		m->s->chunks = (int32_t)n;
-	for (i = 0; i < n && rc == 0; i++) {
-		memset(&c, 0, sizeof(c));
-		c.stage = level == 0 ? L32_SUMMARY_PART : L32_SUMMARY_MERGE;
-		c.level = level;
-		c.index = (int32_t)i;
-		c.count = (int32_t)n;
-		c.text_tokens = parts[i].n_tokens;
-		c.limit = m->part_limit;
+	for (i = 0; i < n; i++) {
+		p[i].c.stage = level == 0 ? L32_SUMMARY_PART : L32_SUMMARY_MERGE;
+		p[i].c.level = level;
+		p[i].c.index = (int32_t)i;
+		p[i].c.count = (int32_t)n;
+		p[i].c.text_tokens = parts[i].n_tokens;
+		p[i].c.limit = m->part_limit;
 		room = parts[i].n_tokens / 2;
-		room = room < PART_ROOM_MIN ? PART_ROOM_MIN : room > m->part_room ? m->part_room : room;
-		if (out->len > 0 && l32_buf_puts(out, "\n\n") == -1)
-			rc = l32_err_set(m->err, L32_ERR_NOMEM, "out of memory");
-		if (rc == 0)
-			rc = call(m, &c, text + parts[i].off, parts[i].len, NULL, room, out);
+		p[i].room = room < PART_ROOM_MIN ? PART_ROOM_MIN : room > m->part_room ? m->part_room : room;
 	}
+	rc = run_round(m, p, n, text, parts, out);
+	for (i = 0; i < n; i++)
+		pending_free(&p[i]);
+	free(p);
 	free(parts);
 	return rc;
 }
@@ -211,7 +271,7 @@ static int
 reduce(struct summ *m, struct l32_buf *sums, int32_t room, int32_t prev)
 {
 	struct l32_tokens ids = { 0 };
-	struct l32_summary_call c;
+	struct pending p;
 	struct l32_buf next = { 0 };
 	int32_t total;
 	int level, rc = -1;
@@ -225,14 +285,17 @@ reduce(struct summ *m, struct l32_buf *sums, int32_t room, int32_t prev)
 		if (render(m, L32_SUMMARY_FINAL, sums->data, sums->len, &ids) == -1)
 			goto out;
 		if ((int64_t)ids.n + room <= m->n_ctx) {
-			memset(&c, 0, sizeof(c));
-			c.stage = L32_SUMMARY_FINAL;
-			c.level = level;
-			c.count = 1;
-			c.text_tokens = count(m, sums->data, sums->len);
-			c.limit = m->n_ctx - room - ((int32_t)ids.n - c.text_tokens);
+			memset(&p, 0, sizeof(p));
+			p.c.stage = L32_SUMMARY_FINAL;
+			p.c.level = level;
+			p.c.count = 1;
+			p.c.text_tokens = count(m, sums->data, sums->len);
+			p.c.limit = m->n_ctx - room - ((int32_t)ids.n - p.c.text_tokens);
+			p.prompt = ids;
+			p.room = room;
+			memset(&ids, 0, sizeof(ids));
 			m->s->levels = level + 1;
-			rc = call(m, &c, sums->data, sums->len, &ids, room, &m->s->text);
+			rc = call(m, &p, sums->data, sums->len, &m->s->text);
 			goto out;
 		}
 		if ((total = count(m, sums->data, sums->len)) == -1)
@@ -267,7 +330,7 @@ l32_summarize(struct l32_engine *e, const struct l32_tokenizer *tok, const char 
 	struct summ m = { e, tok, o, { 0 }, s, l32_engine_n_ctx(e), 0, 0, 0, err };
 	struct l32_tokens ids = { 0 };
 	struct l32_buf sums = { 0 };
-	struct l32_summary_call c;
+	struct pending p;
 	int32_t room, total;
 	int rc = -1;
 
@@ -284,14 +347,17 @@ l32_summarize(struct l32_engine *e, const struct l32_tokenizer *tok, const char 
 	if (render(&m, L32_SUMMARY_WHOLE, text, len, &ids) == -1)
 		goto out;
 	if ((int64_t)ids.n + room <= m.n_ctx) {
-		memset(&c, 0, sizeof(c));
-		c.stage = L32_SUMMARY_WHOLE;
-		c.count = 1;
-		c.text_tokens = count(&m, text, len);
-		c.limit = m.n_ctx - room - ((int32_t)ids.n - c.text_tokens);
+		memset(&p, 0, sizeof(p));
+		p.c.stage = L32_SUMMARY_WHOLE;
+		p.c.count = 1;
+		p.c.text_tokens = count(&m, text, len);
+		p.c.limit = m.n_ctx - room - ((int32_t)ids.n - p.c.text_tokens);
+		p.prompt = ids;
+		p.room = room;
+		memset(&ids, 0, sizeof(ids));
 		s->chunks = 1;
 		s->levels = 1;
-		rc = call(&m, &c, text, len, &ids, room, &s->text);
+		rc = call(&m, &p, text, len, &s->text);
 		goto out;
 	}
 	if (plan_parts(&m, room) == -1 || (total = count(&m, text, len)) == -1 ||

@@ -95,6 +95,16 @@ if [ "$(jq -s -j '[.[].choices[0].delta.content // empty] | join("")' "$T/stream
 else
 	bad "stream: deltas add up to the non-streamed content"
 fi
+# logprobs: every token's entry arrives in some chunk, as in the whole answer
+echo "$HOSTED" | jq -c '.max_tokens = 12 | .seed = 4 | .stream = true | .logprobs = true | .stop = ["a", "e"]' | gen
+cp "$T/out" "$T/stream"
+echo "$HOSTED" | jq -c '.max_tokens = 12 | .seed = 4 | .logprobs = true | .stop = ["a", "e"]' | gen
+if [ "$(jq -s -c '[.[].choices[0].logprobs.content // [] | .[].token]' "$T/stream")" = \
+     "$(jq -c '[.choices[0].logprobs.content[].token]' "$T/out")" ]; then
+	ok "stream: logprobs entries add up to the whole answer's"
+else
+	bad "stream: logprobs entries add up to the whole answer's" "$(head -c 400 "$T/stream")"
+fi
 echo "$HOSTED" | jq -c '.max_tokens = 3 | .stream = true' | gen --sse
 if [ "$(tail -n 2 "$T/out" | head -n 1)" = "data: [DONE]" ] && [ -z "$(tail -n 1 "$T/out")" ] && grep -q '^data: {"id"' "$T/out" && [ "$(sed -n 2p "$T/out")" = "" ]; then
 	ok "--sse: data: framing, blank lines, data: [DONE]"

@@ -194,12 +194,12 @@ record(void *arg, const struct l32_summary_call *c)
 }
 
 static struct l32_engine *
-engine(int32_t n_ctx)
+engine(int32_t n_ctx, int32_t n_seq)
 {
 	struct l32_engine *e;
 	struct l32_err err;
 
-	e = l32_program_engine(model, n_ctx, 1, 1, 0, &err);
+	e = l32_program_engine(model, n_ctx, n_seq, 1, 0, &err);
 	ck_assert_msg(e != NULL, "%s", err.msg);
 	return e;
 }
@@ -225,8 +225,8 @@ summarize(struct l32_engine *e, const char *doc, struct calls *k, struct l32_sum
 
 START_TEST(map_reduce_with_a_small_context)
 {
-	struct l32_engine *e = engine(320);
-	struct l32_summary s;
+	struct l32_engine *e = engine(320, 4), *e1 = engine(320, 1);
+	struct l32_summary s, s1;
 	struct l32_err err;
 	struct calls *k = calloc(1, sizeof(*k));
 	char *doc = document(10, 5);
@@ -265,16 +265,24 @@ START_TEST(map_reduce_with_a_small_context)
 	for (i = 0; i < s.chunks; i++)
 		ck_assert_int_eq(parts[i].n_tokens, k->c[i].text_tokens);
 	free(parts);
+	/* parts summarized together or one at a time: the same summary */
+	ck_assert_msg(summarize(e1, doc, k, &s1, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(s1.text.len, s.text.len);
+	ck_assert(memcmp(s1.text.data, s.text.data, s.text.len) == 0);
+	ck_assert_int_eq(s1.calls, s.calls);
+	ck_assert_int_eq(s1.completion_tokens, s.completion_tokens);
+	l32_summary_free(&s1);
 	l32_summary_free(&s);
 	free(doc);
 	free(k);
 	l32_engine_free(e);
+	l32_engine_free(e1);
 }
 END_TEST
 
 START_TEST(short_text_in_one_call)
 {
-	struct l32_engine *e = engine(320);
+	struct l32_engine *e = engine(320, 2);
 	struct l32_summary s;
 	struct l32_err err;
 	struct calls *k = calloc(1, sizeof(*k));
@@ -297,7 +305,7 @@ END_TEST
 
 START_TEST(context_too_small)
 {
-	struct l32_engine *e = engine(160);
+	struct l32_engine *e = engine(160, 2);
 	struct l32_summary s;
 	struct l32_err err;
 	struct calls *k = calloc(1, sizeof(*k));
