@@ -95,8 +95,8 @@ take_input(struct embed *e, struct request *r, json_t *v, const char *param, siz
 		    L32_TOKENIZE_BOS, t, err) == -1)
 			return -1;
 	} else if (json_is_array(v) && json_array_size(v) > 0) {
-		if (!(json_is_integer(json_array_get(v, 0)) && json_integer_value(json_array_get(v, 0)) == bos) &&
-		    l32_tokens_push(t, bos) == -1)
+		id = json_array_get(v, 0);
+		if (!(json_is_integer(id) && json_integer_value(id) == bos) && l32_tokens_push(t, bos) == -1)
 			return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
 		json_array_foreach(v, k, id) {
 			if (!json_is_integer(id) || json_integer_value(id) < 0 ||
@@ -127,6 +127,7 @@ parse_input(struct embed *e, struct request *r, struct l32_err *err)
 	json_t *v = json_object_get(r->body, "input"), *item;
 	char param[32];
 	size_t i;
+	int many;
 
 	if (v == NULL || json_is_null(v))
 		return l32_err_param(err, L32_ERR_INVALID, "input", "a request needs input");
@@ -134,14 +135,15 @@ parse_input(struct embed *e, struct request *r, struct l32_err *err)
 		return l32_err_param(err, L32_ERR_INVALID, "input",
 		    "input has %zu items; it must have 1 to %d", json_array_size(v), MAX_INPUTS);
 	/* one input: a string, or a flat list of ids */
-	r->n = json_is_array(v) && !json_is_integer(json_array_get(v, 0)) ? json_array_size(v) : 1;
+	many = json_is_array(v) && !json_is_integer(json_array_get(v, 0));
+	r->n = many ? json_array_size(v) : 1;
 	r->in = calloc(r->n, sizeof(*r->in));
 	r->cut = calloc(r->n, 1);
 	r->done = calloc(r->n, sizeof(int));
 	r->vec = reallocarray(NULL, r->n, (size_t)e->dim * sizeof(float));
 	if (r->in == NULL || r->cut == NULL || r->done == NULL || r->vec == NULL)
 		return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
-	if (r->n == 1 && !(json_is_array(v) && !json_is_integer(json_array_get(v, 0))))
+	if (!many)
 		return take_input(e, r, v, "input", 0, err);
 	json_array_foreach(v, i, item) {
 		snprintf(param, sizeof(param), "input[%zu]", i);

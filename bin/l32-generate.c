@@ -26,9 +26,7 @@ struct generate {
 	int raw;                    /* --raw: one line of text per request, never streamed */
 	struct l32_gen_params defaults;
 	int has_default_seed;
-	/* requests held by the request loop: waiting for sequence slots, then
-	 * running, in input order */
-	struct request *waiting, *running;
+	struct l32_jobq *jobs;      /* requests waiting for slots or running */
 };
 
 /* One request, parsed. */
@@ -45,9 +43,7 @@ struct request {
 	long long created;
 	unsigned char *started;     /* (n) role chunk sent */
 	struct l32_ticket *ticket;  /* where its answers go */
-	struct l32_job *job;
 	struct generate *gen;
-	struct request *next;
 };
 
 static void __attribute__((noreturn))
@@ -63,38 +59,17 @@ usage(void)
 
 /* ------------------------------------------------------------ validation */
 
-/* Fields a request may carry.  Anything else would be silently ignored, so
- * it is an error naming it, as the hosted endpoint answers. */
+/* Fields a request may carry besides the sampling ones; anything else
+ * would be silently ignored, so it is an error naming it, as the hosted
+ * endpoint answers. */
 static const char *const known_fields[] = {
-	"model", "messages", "prompt", "max_tokens", "max_completion_tokens",
-	"temperature", "top_p", "top_k", "min_p", "stop", "seed", "n",
-	"presence_penalty", "frequency_penalty", "logit_bias", "logprobs",
-	"top_logprobs", "stream", "stream_options", "tools", "tool_choice",
-	"parallel_tool_calls", "user", "metadata", "store", "id", "custom_id",
-	"chat_template_kwargs", "chat_format", "tool_prompt_format",
-	"add_generation_prompt", "response_format", "ignore_eos", "service_tier",
-	"echo", "best_of", "suffix", "modalities", NULL
+	"model", "messages", "prompt", "logprobs", "top_logprobs", "stream",
+	"stream_options", "tools", "tool_choice", "parallel_tool_calls", "user",
+	"metadata", "store", "id", "custom_id", "chat_template_kwargs",
+	"chat_format", "tool_prompt_format", "add_generation_prompt",
+	"response_format", "service_tier", "echo", "best_of", "suffix",
+	"modalities", NULL
 };
-
-static int
-check_fields(json_t *body, struct l32_err *err)
-{
-	const char *key;
-	json_t *v;
-	int i;
-
-	json_object_foreach(body, key, v) {
-		for (i = 0; known_fields[i] != NULL; i++)
-			if (strcmp(key, known_fields[i]) == 0)
-				break;
-		if (known_fields[i] == NULL) {
-			l32_err_param(err, L32_ERR_INVALID, key, "Unrecognized request argument supplied: %s", key);
-			err->code = "unknown_parameter";
-			return -1;
-		}
-	}
-	return 0;
-}
 
 static int
 unsupported(const char *param, const char *what, struct l32_err *err)
@@ -135,28 +110,6 @@ check_unsupported(json_t *body, struct l32_err *err)
 			return unsupported("modalities", "modalities other than [\"text\"]", err);
 	}
 	return 0;
-}
-
-/* "model" may be absent, name the loaded model, or name a Llama 3.2 model
- * (so files written for a hosted endpoint run unchanged). */
-static int
-check_model(struct generate *g, struct request *r, struct l32_err *err)
-{
-	const char *s = NULL;
-
-	if (l32_json_get_str(r->body, "model", &s, NULL, err) == -1)
-		return -1;
-	r->model = g->model_name;
-	if (s == NULL)
-		return 0;
-	r->model = s;
-	if (strcmp(s, g->model_name) == 0 || strcasestr(s, "llama-3.2") != NULL ||
-	    strcasestr(s, "llama3.2") != NULL || strcasestr(s, "llama_3.2") != NULL)
-		return 0;
-	l32_err_param(err, L32_ERR_INVALID, "model",
-	    "The model `%s` does not exist here: this process serves %s (a Llama 3.2 model)", s, g->model_name);
-	err->code = "model_not_found";
-	return -1;
 }
 
 /* ---------------------------------------------------------------- prompts */
@@ -410,8 +363,10 @@ prepare(struct generate *g, struct request *r, struct l32_filter *f, struct l32_
 	struct l32_genreq_limits lim = { l32_tokenizer_n_vocab(g->tok), l32_engine_n_seq(g->engine) };
 	json_t *m = json_object_get(r->body, "messages"), *p = json_object_get(r->body, "prompt");
 
-	if (check_fields(r->body, err) == -1 || check_unsupported(r->body, err) == -1 ||
-	    check_model(g, r, err) == -1 || parse_stream(r, f, err) == -1)
+	if (l32_request_fields(r->body, known_fields, l32_sampling_fields, err) == -1 ||
+	    check_unsupported(r->body, err) == -1 ||
+	    l32_request_model(r->body, g->model_name, &r->model, err) == -1 ||
+	    parse_stream(r, f, err) == -1)
 		return -1;
 	r->g.p = g->defaults;
 	if (l32_genreq_parse(r->body, &lim, &r->g, err) == -1)
@@ -436,7 +391,6 @@ request_free(struct request *r)
 {
 	int32_t i;
 
-	l32_job_free(r->job);
 	for (i = 0; r->choices != NULL && i < r->g.p.n; i++)
 		l32_gen_choice_free(&r->choices[i]);
 	free(r->choices);
@@ -447,78 +401,29 @@ request_free(struct request *r)
 	free(r);
 }
 
-/* Appends r to a list kept in input order. */
+/* The job queue's answer: the whole response, or the end of the stream. */
+static int
+answer(void *arg, struct l32_ticket *t)
+{
+	struct request *r = arg;
+	int32_t i;
+
+	for (i = 0; i < r->g.p.n; i++)
+		l32_ticket_count_tokens(t, (long)r->choices[i].ids.n);
+	return r->stream ? finish_stream(r) : emit_completion(r);
+}
+
 static void
-enqueue(struct request **list, struct request *r)
+release(void *arg)
 {
-	while (*list != NULL)
-		list = &(*list)->next;
-	r->next = NULL;
-	*list = r;
+	request_free(arg);
 }
 
-/* Requests wait, in input order, for enough free sequence slots. */
-static int
-start_waiting(struct generate *g)
-{
-	struct request *r;
-	struct l32_err err;
-
-	while ((r = g->waiting) != NULL && l32_engine_free_slots(g->engine) >= r->g.p.n) {
-		g->waiting = r->next;
-		l32_err_clear(&err);
-		r->job = l32_job_start(g->engine, r->prompt.ids, r->prompt.n, &r->g.p, r->choices,
-		    r->stream ? on_stream : NULL, r, &err);
-		if (r->job == NULL) {
-			if (err.kind == L32_ERR_IO)
-				return -1;
-			l32_ticket_fail(r->ticket, &err);
-			request_free(r);
-			continue;
-		}
-		enqueue(&g->running, r);
-	}
-	return 0;
-}
-
-/* Answers the requests whose choices are all done. */
-static int
-finish_done(struct generate *g)
-{
-	struct request **pp = &g->running, *r;
-	int rc;
-
-	while ((r = *pp) != NULL) {
-		if (!l32_job_done(r->job)) {
-			pp = &r->next;
-			continue;
-		}
-		*pp = r->next;
-		rc = r->stream ? finish_stream(r) : emit_completion(r);
-		for (int32_t i = 0; i < r->g.p.n; i++)
-			l32_ticket_count_tokens(r->ticket, (long)r->choices[i].ids.n);
-		l32_ticket_finish(r->ticket);
-		request_free(r);
-		if (rc == -1)
-			return -1;
-	}
-	return 0;
-}
-
-/* The request loop's step: start what can start, decode one token for
- * every running choice of every request, answer what finished. */
+/* The request loop's step: every running request advances one token. */
 static int
 step(void *arg, struct l32_err *err)
 {
-	struct generate *g = arg;
-
-	if (start_waiting(g) == -1)
-		return l32_err_set(err, L32_ERR_IO, "output failed");
-	if (l32_engine_busy(g->engine) && l32_engine_step(g->engine, err) == -1)
-		return -1;
-	if (finish_done(g) == -1 || start_waiting(g) == -1)
-		return l32_err_set(err, L32_ERR_IO, "output failed");
-	return 0;
+	return l32_jobq_step(((struct generate *)arg)->jobs, err);
 }
 
 static int
@@ -540,8 +445,10 @@ handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err)
 		goto fail;
 	}
 	r->ticket = l32_filter_hold(f);
-	enqueue(&g->waiting, r);
-	return start_waiting(g) == -1 ? l32_err_set(err, L32_ERR_IO, "output failed") : 0;
+	if (l32_jobq_add(g->jobs, r, r->ticket, r->prompt.ids, r->prompt.n, &r->g.p, r->choices,
+	    r->stream ? on_stream : NULL, r, err) == -1)
+		goto fail;
+	return 0;
 fail:
 	request_free(r);
 	return -1;
@@ -583,51 +490,6 @@ raw_text(void *arg, json_t *resp, size_t *len)
 
 /* ------------------------------------------------------------------- main */
 
-static void
-fingerprint(struct generate *g, int threads)
-{
-	const char *d = l32_model_desc(g->model);
-	uint64_t h = 0xcbf29ce484222325ULL, w = l32_model_weight_bytes(g->model);
-	char buf[256];
-	size_t i, n;
-
-	n = (size_t)snprintf(buf, sizeof(buf), "%s|%s|%llu|%d", L32_VERSION, d,
-	    (unsigned long long)w, threads);
-	for (i = 0; i < n && i < sizeof(buf); i++) {
-		h ^= (unsigned char)buf[i];
-		h *= 0x100000001b3ULL;
-	}
-	snprintf(g->fingerprint, sizeof(g->fingerprint), "fp_l32_%012llx",
-	    (unsigned long long)(h & 0xffffffffffffULL));
-}
-
-static const char *
-base_name(const char *path)
-{
-	const char *s = strrchr(path, '/');
-
-	while (s != NULL && s[1] == '\0' && s > path) {  /* a directory given with a trailing slash */
-		const char *t = s - 1;
-
-		while (t > path && *t != '/')
-			t--;
-		return *t == '/' ? t + 1 : t;
-	}
-	return s != NULL ? s + 1 : path;
-}
-
-static int
-env_num(const char *name, long long lo, long long hi, long long *out)
-{
-	const char *s = getenv(name);
-
-	if (s == NULL || *s == '\0')
-		return 0;
-	if (l32_opt_num(name, s, lo, hi, out) == -1)
-		usage();
-	return 1;
-}
-
 int
 main(int argc, char *argv[])
 {
@@ -656,21 +518,19 @@ main(int argc, char *argv[])
 	    "/chat/completions", "/completions", NULL };
 	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step };
 	struct l32_filter_opts fo;
-	struct l32_ctx_params cp;
 	struct generate g;
 	struct l32_err err;
-	const char *model_arg = NULL, *date = NULL, *path;
-	const struct l32_hparams *hp;
+	const char *model_arg = NULL, *date = NULL;
 	long long v, ctx = 0, threads = 0, batch = 4;
-	char buf[4096], *end;
 	int ch, status, kv_f16 = 0;
-	double t, temp_opt = -1;
+	double temp_opt = -1;
 
 	memset(&g, 0, sizeof(g));
 	l32_filter_opts_init(&fo);
 	l32_gen_params_init(&g.defaults);
-	env_num("L32_CTX", 16, 1 << 20, &ctx);
-	env_num("L32_THREADS", 1, 1024, &threads);
+	if (l32_env_num("L32_CTX", 16, 1 << 20, &ctx) == -1 ||
+	    l32_env_num("L32_THREADS", 1, 1024, &threads) == -1)
+		usage();
 	while ((ch = getopt_long(argc, argv, "b:c:hm:rs:t:TV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'b':
@@ -703,13 +563,9 @@ main(int argc, char *argv[])
 			g.defaults.max_tokens = (int32_t)v;
 			break;
 		case 'm': model_arg = optarg; break;
-		case 'P':
-			t = strtod(optarg, &end);
-			if (*optarg == '\0' || *end != '\0' || !(t >= 0 && t <= 2)) {
-				warnx("--temperature %s: expected a number from 0 to 2", optarg);
+		case 'P':  /* applied over the model's defaults */
+			if (l32_opt_real("--temperature", optarg, 0, 2, &temp_opt) == -1)
 				usage();
-			}
-			temp_opt = t;  /* applied over the model's defaults */
 			break;
 		case 'p': fo.progress = 1; break;
 		case 'r': fo.raw = 1; break;
@@ -735,39 +591,20 @@ main(int argc, char *argv[])
 	if (l32_chat_date(date, g.date, sizeof(g.date), &err) == -1)
 		errx(L32_EXIT_USAGE, "--date: %s", err.msg);
 
-	path = l32_model_path(model_arg, buf, sizeof(buf));
-	if ((g.model = l32_model_open(path, &err)) == NULL)
+	if ((g.model = l32_program_model(model_arg, &g.model_name, &err)) == NULL)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
-	if ((g.tok = l32_model_tokenizer(g.model)) == NULL)
-		errx(L32_EXIT_FATAL, "%s: the model holds no tokenizer", path);
-	hp = l32_model_hparams(g.model);
-	g.model_name = base_name(path);
+	g.tok = l32_model_tokenizer(g.model);
 	l32_gen_params_from_model(&g.defaults, g.model);
 	if (temp_opt >= 0)
 		g.defaults.sampling.temperature = (float)temp_opt;
-	l32_ctx_params_init(&cp);
-	cp.n_ctx = (int32_t)(ctx > 0 ? ctx : (hp->ctx_train > 0 && hp->ctx_train < 8192 ? hp->ctx_train : 8192));
-	cp.n_seq = (int32_t)batch;
-	cp.n_threads = (int)threads;
-	cp.kv_f16 = kv_f16;
-	if ((g.engine = l32_engine_new(g.model, &cp, &err)) == NULL)
-		errx(L32_EXIT_FATAL, "%s", err.msg);
-	fingerprint(&g, cp.n_threads);
+	g.engine = l32_program_engine(g.model, (int32_t)ctx, (int32_t)batch, (int)threads, kv_f16, &err);
+	if (g.engine == NULL || (g.jobs = l32_jobq_new(g.engine, answer, release)) == NULL)
+		errx(L32_EXIT_FATAL, "%s", g.engine == NULL ? err.msg : "out of memory");
+	l32_fingerprint(g.model, (int)threads, g.fingerprint, sizeof(g.fingerprint));
 	fo.max_inflight = (int)batch;
 	g.raw = fo.raw;
 	status = l32_filter_run(&ops, &g, &fo, argv, argc);
-	while (g.waiting != NULL) {  /* stopped by a signal */
-		struct request *r = g.waiting;
-
-		g.waiting = r->next;
-		request_free(r);
-	}
-	while (g.running != NULL) {
-		struct request *r = g.running;
-
-		g.running = r->next;
-		request_free(r);
-	}
+	l32_jobq_free(g.jobs);  /* what a signal left unanswered */
 	l32_engine_free(g.engine);
 	l32_model_free(g.model);
 	return status;

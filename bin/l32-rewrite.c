@@ -262,16 +262,19 @@ handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err)
 		return -1;
 	}
 	if (w->show_prompt) {
-		rc = l32_filter_emit(f, prompt_json(r));
+		json_t *resp = prompt_json(r);
+
+		rc = resp == NULL ? l32_err_set(err, L32_ERR_NOMEM, "out of memory") :
+		    l32_filter_emit(f, resp) == -1 ? l32_err_set(err, L32_ERR_IO, "output failed") : 0;
 		request_free(r);
-		return rc == -1 ? l32_err_set(err, L32_ERR_IO, "output failed") : 0;
+		return rc;
 	}
 	if ((r->choices = calloc((size_t)r->n_choices, sizeof(*r->choices))) == NULL) {
 		request_free(r);
 		return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
 	}
 	if (l32_jobq_add(w->jobs, r, l32_filter_hold(f), r->prompt.ids, r->prompt.n, &r->g.p,
-	    r->choices, err) == -1) {
+	    r->choices, NULL, NULL, err) == -1) {
 		request_free(r);
 		return -1;
 	}

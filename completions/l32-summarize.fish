@@ -1,5 +1,6 @@
 # fish completion for l32-summarize
 
+complete -c l32-summarize -s b -l batch -x -d 'Parts of a document summarized together'
 complete -c l32-summarize -s c -l ctx -x -d 'Context window, in tokens'
 complete -c l32-summarize -l chat-format -x -a 'hf meta' -d 'How messages are rendered'
 complete -c l32-summarize -l date -x -a today -d 'The date in the chat system header'

@@ -27,7 +27,7 @@ _l32_options()
 		echo "--temperature= -T --text -t= --threads= -V --version"
 		;;
 	l32-summarize)
-		echo "-c= --ctx= --chat-format= --date= -f --file --focus= --format="
+		echo "-b= --batch= -c= --ctx= --chat-format= --date= -f --file --focus= --format="
 		echo "-h --help --kv-f16 --language= --max-line= --max-tokens="
 		echo "--max-words= -m= --model= --progress -r --raw --seed="
 		echo "--temperature= -T --text -t= --threads= -V --version"

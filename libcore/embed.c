@@ -9,9 +9,10 @@
  * (matmul switches from per-row dot products to BLIS at its GEMM threshold,
  * BLIS from its small-matrix code to its large one at 201 or 512 rows) and
  * the token count of one sequence within the pass (attention).  So every
- * pass holds from the GEMM threshold (padded with a spare sequence when the
- * inputs are fewer tokens) to L32_EMBED_PASS_TOKENS tokens, and an input
- * longer than that is cut at fixed offsets, the same alone or in company.
+ * pass holds from the GEMM threshold of its context (padded with a spare
+ * sequence when the inputs are fewer tokens) to L32_EMBED_PASS_TOKENS
+ * tokens, and an input longer than that is cut at fixed offsets, the same
+ * alone or in company.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -47,21 +48,22 @@ struct l32_embedder {
 	uint8_t *out;             /* (PASS) */
 };
 
-/* matmul's GEMM threshold: the token count from which every product of a
- * pass runs on BLIS. */
+/* The fewest tokens a pass must hold to run on BLIS in a context of n_seq
+ * sequences: matmul's GEMM threshold, which the context raises above
+ * n_seq so that decode steps never reach it (forward.c).  0 when that is
+ * more than a pass holds: then every pass takes the per-row kernels, which
+ * are batch-invariant too. */
 static int
-gemm_threshold(int32_t *min, struct l32_err *err)
+gemm_threshold(int32_t n_seq, int32_t *min, struct l32_err *err)
 {
 	struct l32_mm mm;
+	int64_t t;
 
 	if (l32_mm_init(&mm, 1, err) == -1)
 		return -1;
-	*min = (int32_t)mm.gemm_min;
+	t = mm.gemm_min > n_seq ? mm.gemm_min : (int64_t)n_seq + 1;
 	l32_mm_free(&mm);
-	if (*min < 1)
-		*min = 1;
-	if (*min > L32_EMBED_PASS_TOKENS)
-		*min = L32_EMBED_PASS_TOKENS;
+	*min = t > L32_EMBED_PASS_TOKENS ? 0 : (int32_t)t;
 	return 0;
 }
 
@@ -88,7 +90,7 @@ l32_embedder_new(struct l32_model *m, const struct l32_ctx_params *cp, struct l3
 	e->pad_token = hp->bos >= 0 ? hp->bos : 0;
 	p.n_seq = cp->n_seq + 1;
 	p.n_batch = L32_EMBED_PASS_TOKENS;
-	if (gemm_threshold(&e->min_tokens, err) == -1 ||
+	if (gemm_threshold(p.n_seq, &e->min_tokens, err) == -1 ||
 	    (e->ctx = l32_ctx_new(m, &p, err)) == NULL) {
 		free(e);
 		return NULL;

@@ -21,9 +21,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "kernels.h"
 #include "kvcache.h"
 #include "matmul.h"
 #include "model.h"
+#include "pool.h"
 #include "quant.h"
 
 /* Query tokens of one sequence from which attention runs on BLIS. */
@@ -50,6 +52,7 @@ struct l32_ctx {
 	int32_t dim, n_heads, n_kv_heads, head_dim, q_dim, kv_dim, ffn_dim, vocab;
 	struct l32_mm mm;
 	struct l32_kv kv;
+	struct l32_pool *pool;  /* n_threads threads for the per-row products */
 
 	/* run state: one mapping, laid out by ctx_layout */
 	void *arena;
@@ -271,9 +274,11 @@ l32_ctx_new(struct l32_model *m, const struct l32_ctx_params *p,
 	struct l32_ctx *c;
 	size_t kv_bytes;
 	long ncpu;
+	int nt;
 
-	if (check_params(hp, p, err) < 0 || check_hparams(hp, err) < 0 ||
-	    check_weights(m, err) < 0)
+	/* the fastest kernels this CPU runs, or those L32_ISA names */
+	if (l32_kernels_init(err) < 0 || check_params(hp, p, err) < 0 ||
+	    check_hparams(hp, err) < 0 || check_weights(m, err) < 0)
 		return NULL;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL) {
@@ -319,8 +324,15 @@ l32_ctx_new(struct l32_model *m, const struct l32_ctx_params *p,
 	if (c->mm.gemm_min <= p->n_seq)
 		c->mm.gemm_min = p->n_seq + 1;
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	l32_matmul_set_threads(p->n_threads > 0 ? p->n_threads :
-	    (ncpu > 0 ? (int)ncpu : 1));
+	nt = p->n_threads > 0 ? p->n_threads : (ncpu > 0 ? (int)ncpu : 1);
+	/* the pool splits the per-row products, BLIS the GEMMs, never both
+	 * at once */
+	if ((c->pool = l32_pool_new(nt, err)) == NULL) {
+		l32_ctx_free(c);
+		return NULL;
+	}
+	c->mm.pool = c->pool;
+	l32_matmul_set_threads(nt);
 	return c;
 }
 
@@ -331,6 +343,7 @@ l32_ctx_free(struct l32_ctx *c)
 		return;
 	l32_kv_free(&c->kv);
 	l32_mm_free(&c->mm);
+	l32_pool_free(c->pool);
 	if (c->arena != NULL && c->arena != MAP_FAILED)
 		munmap(c->arena, c->arena_bytes);
 	free(c);

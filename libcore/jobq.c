@@ -16,6 +16,8 @@ struct entry {
 	size_t n_prompt;
 	struct l32_gen_params p;
 	struct l32_gen_choice *choices;
+	l32_gen_stream_fn stream;     /* may be NULL */
+	void *stream_arg;
 	struct l32_job *job;
 	struct entry *next;
 };
@@ -78,13 +80,13 @@ append(struct entry **list, struct entry *x)
 int
 l32_jobq_add(struct l32_jobq *q, void *req, struct l32_ticket *t, const int32_t *prompt,
     size_t n_prompt, const struct l32_gen_params *p, struct l32_gen_choice *choices,
-    struct l32_err *err)
+    l32_gen_stream_fn stream, void *stream_arg, struct l32_err *err)
 {
 	struct entry *x = calloc(1, sizeof(*x));
 
 	if (x == NULL)
 		return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
-	*x = (struct entry){ req, t, prompt, n_prompt, *p, choices, NULL, NULL };
+	*x = (struct entry){ req, t, prompt, n_prompt, *p, choices, stream, stream_arg, NULL, NULL };
 	append(&q->waiting, x);
 	return 0;
 }
@@ -100,7 +102,8 @@ start_waiting(struct l32_jobq *q)
 	while ((x = q->waiting) != NULL && l32_engine_free_slots(q->e) >= x->p.n) {
 		q->waiting = x->next;
 		l32_err_clear(&err);
-		x->job = l32_job_start(q->e, x->prompt, x->n_prompt, &x->p, x->choices, NULL, NULL, &err);
+		x->job = l32_job_start(q->e, x->prompt, x->n_prompt, &x->p, x->choices,
+		    x->stream, x->stream_arg, &err);
 		if (x->job == NULL) {
 			l32_ticket_fail(x->ticket, &err);
 			entry_free(q, x);

@@ -528,6 +528,9 @@ install(void)
 		k.dequant = ks.dequant;
 		k.dot = ks.dot;
 		k.rows = ks.rows;
+		k.xq = (int)ks.xq;
+		k.quantize = ks.quantize;
+		k.rows_xq = ks.rows_xq;
 		l32_kernels_set((enum l32_type)t, &k);
 	}
 	installed = isa;

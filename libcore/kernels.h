@@ -53,13 +53,6 @@ void l32_xq_quantize(enum l32_xq_kind kind, const float *x, int64_t cols, void *
 /* d * q of each value (for tests). */
 void l32_xq_dequant(enum l32_xq_kind kind, const void *xp, int64_t cols, float *out);
 
-/* Rows r0..r1-1 of w times n tokens of xq, token t at xp + t * l32_xq_bytes:
- * y[t * ldy + r] = row r · x_t. */
-typedef void (*l32_rows_xq_fn)(const struct l32_tensor *w, int64_t r0, int64_t r1,
-    const void *xp, int64_t n, float *y, int64_t ldy);
-/* Quantizes one token (cols values) to xq. */
-typedef void (*l32_xq_quantize_fn)(const float *x, int64_t cols, void *xp);
-
 /* A rows kernel over f32 x for a block type: quantizes the n tokens, then
  * rows_xq; when memory runs out, dot row by row (the same results). */
 void l32_rows_with_xq(const struct l32_tensor *w, int64_t r0, int64_t r1,

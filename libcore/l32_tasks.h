@@ -81,10 +81,11 @@ struct l32_jobq *l32_jobq_new(struct l32_engine *e, l32_jobq_answer_fn answer,
     l32_jobq_free_fn release);
 void l32_jobq_free(struct l32_jobq *q);
 /* Queues req: prompt (n_prompt ids) and choices (p->n, zeroed) are the
- * caller's and must stay until release(). */
+ * caller's and must stay until release().  stream (may be NULL) gets the
+ * text of each step as l32_generate's does. */
 int l32_jobq_add(struct l32_jobq *q, void *req, struct l32_ticket *t, const int32_t *prompt,
     size_t n_prompt, const struct l32_gen_params *p, struct l32_gen_choice *choices,
-    struct l32_err *err);
+    l32_gen_stream_fn stream, void *stream_arg, struct l32_err *err);
 /* Starts what can start, decodes one token of every running choice,
  * answers what finished: the request loop's step. */
 int l32_jobq_step(struct l32_jobq *q, struct l32_err *err);
@@ -100,9 +101,9 @@ enum l32_pooling {
 
 /* Tokens one forward pass of the embedder takes at most.  Kept below the
  * row count at which BLIS leaves its small-matrix code for its large one
- * (201 on Haswell and Skylake-X, 512 on Zen), since the two round
- * differently and a text's embedding must not depend on what else shares
- * its pass. */
+ * (201 rows in its Haswell configuration, 512 in its Zen one), since the
+ * two round differently and a text's embedding must not depend on what
+ * else shares its pass. */
 #define L32_EMBED_PASS_TOKENS 192
 
 struct l32_embedder;

@@ -1,7 +1,10 @@
 /*
  * matmul.c - products with weight matrices: per-row kernels for a few
- * tokens, BLIS GEMM on widened panels of rows for many.
+ * tokens, BLIS GEMM on widened panels of rows for many.  The rows of a
+ * per-row product are split over the context's thread pool in chunks the
+ * threads claim as they go, so a thread slowed by a busy core takes fewer.
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +16,9 @@
 #include <blis.h>
 #pragma GCC diagnostic pop
 
+#include "kernels.h"
 #include "matmul.h"
+#include "pool.h"
 
 /* A panel of widened rows is sized to stay in L2 between being written
  * and BLIS packing it. */
@@ -25,7 +30,8 @@
 
 /* ------------------------------------------------------------ kernel table */
 
-#define REF(T, t) [L32_TYPE_##T] = { l32_dequant_row_##t, l32_dot_ref_##t, l32_rows_generic }
+#define REF(T, t) [L32_TYPE_##T] = { .dequant = l32_dequant_row_##t, \
+	.dot = l32_dot_ref_##t, .rows = l32_rows_generic }
 
 static struct l32_kernels kernels[L32_TYPE_COUNT] = {
 	REF(F32, f32),
@@ -59,6 +65,17 @@ l32_kernels_set(enum l32_type type, const struct l32_kernels *k)
 		kernels[type].dot = k->dot;
 	if (k->rows != NULL)
 		kernels[type].rows = k->rows;
+	/* a quantized path that does not go with the rows kernel would
+	 * bypass it: a new rows kernel without one drops the old */
+	if (k->quantize != NULL && k->rows_xq != NULL && k->xq != 0) {
+		kernels[type].xq = k->xq;
+		kernels[type].quantize = k->quantize;
+		kernels[type].rows_xq = k->rows_xq;
+	} else if (k->rows != NULL) {
+		kernels[type].xq = 0;
+		kernels[type].quantize = NULL;
+		kernels[type].rows_xq = NULL;
+	}
 }
 
 void
@@ -104,8 +121,11 @@ void
 l32_mm_free(struct l32_mm *mm)
 {
 	free(mm->panel);
+	free(mm->xq);
 	mm->panel = NULL;
 	mm->panel_floats = 0;
+	mm->xq = NULL;
+	mm->xq_bytes = 0;
 }
 
 /* ------------------------------------------------------------------ checks */
@@ -172,6 +192,116 @@ gemm_abt(int64_t m, int64_t nc, int64_t k, const float *a, const float *b,
 	l32_sgemm(1, m, nc, k, 1.0f, a, k, b, ldb, c, ldc);
 }
 
+/* ------------------------------------------------- rows over the threads */
+
+/* A per-row product: rows claimed CHUNK at a time. */
+struct rows_job {
+	const struct l32_tensor *w;
+	const struct l32_kernels *k;
+	const float *x;    /* (n, cols), or NULL when xq is used */
+	const char *xq;    /* n quantized tokens, xq_stride apart */
+	size_t xq_stride;
+	int64_t n, chunk;
+	float *y;          /* (n, rows) */
+	atomic_llong next;
+};
+
+static void
+rows_run(void *arg, int ith, int nth)
+{
+	struct rows_job *j = arg;
+	int64_t rows = j->w->rows, r0;
+
+	(void)ith;
+	(void)nth;
+	while ((r0 = atomic_fetch_add(&j->next, j->chunk)) < rows) {
+		int64_t r1 = rows - r0 < j->chunk ? rows : r0 + j->chunk;
+
+		if (j->xq != NULL)
+			j->k->rows_xq(j->w, r0, r1, j->xq, j->n, j->y, rows);
+		else
+			j->k->rows(j->w, r0, r1, j->x, j->n, j->y, rows);
+	}
+}
+
+/* Quantizes the tokens of a job, split over the threads by token. */
+static void
+quantize_run(void *arg, int ith, int nth)
+{
+	struct rows_job *j = arg;
+	int64_t cols = j->w->cols;
+
+	for (int64_t t = ith; t < j->n; t += nth)
+		j->k->quantize(j->x + t * cols, cols, (char *)j->xq + (size_t)t * j->xq_stride);
+}
+
+/* Rows per claim: several claims per thread so the threads even out,
+ * a multiple of 4 (the kernels' row tile), not so few that claiming
+ * costs. */
+static int64_t
+rows_chunk(int64_t rows, int nth)
+{
+	int64_t c = rows / ((int64_t)nth * 8);
+
+	if (c < 16)
+		c = 16;
+	if (c > 256)
+		c = 256;
+	return (c + 3) & ~(int64_t)3;
+}
+
+static int
+matmul_rows(const struct l32_tensor *w, const struct l32_kernels *k,
+    const float *x, int64_t n, float *y, struct l32_mm *mm, struct l32_err *err)
+{
+	int nth = l32_pool_threads(mm->pool);
+	struct rows_job j = { w, k, x, NULL, 0, n, rows_chunk(w->rows, nth), y, 0 };
+
+	if (k->rows_xq != NULL) {
+		size_t need;
+
+		j.xq_stride = l32_xq_bytes((enum l32_xq_kind)k->xq, w->cols);
+		need = j.xq_stride * (size_t)n;
+		if (need > mm->xq_bytes) {
+			void *p = aligned_alloc(64, need);
+
+			if (p == NULL)
+				return l32_err_set(err, L32_ERR_NOMEM,
+				    "matmul: cannot allocate %zu bytes of quantized activations", need);
+			free(mm->xq);
+			mm->xq = p;
+			mm->xq_bytes = need;
+		}
+		j.xq = mm->xq;
+		if (n > 1 && nth > 1)
+			l32_pool_run(mm->pool, quantize_run, &j);
+		else
+			quantize_run(&j, 0, 1);
+	}
+	atomic_init(&j.next, 0);
+	l32_pool_run(mm->pool, rows_run, &j);
+	return 0;
+}
+
+/* Widening a panel of rows, split over the threads by row. */
+struct widen_job {
+	const struct l32_tensor *w;
+	const struct l32_kernels *k;
+	int64_t r0, nr;
+	float *panel;
+};
+
+static void
+widen_run(void *arg, int ith, int nth)
+{
+	struct widen_job *j = arg;
+	int64_t a = j->nr * ith / nth, b = j->nr * (ith + 1) / nth;
+	const char *src = (const char *)j->w->data + (size_t)(j->r0 + a) * j->w->row_bytes;
+
+	for (int64_t r = a; r < b; r++, src += j->w->row_bytes)
+		j->k->dequant(src, j->panel + r * j->w->cols, j->w->cols);
+}
+
 int
 l32_matmul(const struct l32_tensor *w, const float *x, int64_t n, float *y,
     struct l32_mm *mm, struct l32_err *err)
@@ -185,10 +315,8 @@ l32_matmul(const struct l32_tensor *w, const float *x, int64_t n, float *y,
 		    (int)w->type);
 	if (n <= 0)
 		return 0;
-	if (n < mm->gemm_min) {
-		k->rows(w, 0, rows, x, n, y, rows);
-		return 0;
-	}
+	if (n < mm->gemm_min)
+		return matmul_rows(w, k, x, n, y, mm, err);
 	if (w->type == L32_TYPE_F32) {
 		gemm_abt(n, rows, cols, x, w->data,
 		    (int64_t)(w->row_bytes / sizeof(float)), y, rows);
@@ -204,13 +332,11 @@ l32_matmul(const struct l32_tensor *w, const float *x, int64_t n, float *y,
 		    "tensor %s: rows of %lld values exceed the matmul panel",
 		    w->name, (long long)cols);
 	for (int64_t r0 = 0; r0 < rows; r0 += pr) {
-		int64_t nr = rows - r0 < pr ? rows - r0 : pr;
-		const char *src = (const char *)w->data + (size_t)r0 * w->row_bytes;
+		struct widen_job j = { w, k, r0, rows - r0 < pr ? rows - r0 : pr, mm->panel };
 
-		for (int64_t r = 0; r < nr; r++, src += w->row_bytes)
-			k->dequant(src, mm->panel + r * cols, cols);
+		l32_pool_run(mm->pool, widen_run, &j);
 		/* y[:, r0 .. r0+nr) := x · panelᵀ */
-		gemm_abt(n, nr, cols, x, mm->panel, cols, y + r0, rows);
+		gemm_abt(n, j.nr, cols, x, mm->panel, cols, y + r0, rows);
 	}
 	return 0;
 }

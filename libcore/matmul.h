@@ -24,28 +24,46 @@
 /* Rows r0..r1-1 of w times each of n tokens: y[t * ldy + r] = row r · x[t * w->cols ..]. */
 typedef void (*l32_rows_fn)(const struct l32_tensor *w, int64_t r0, int64_t r1,
     const float *x, int64_t n, float *y, int64_t ldy);
+/* Quantizes one token (cols values) to the 8-bit blocks of kernels.h. */
+typedef void (*l32_xq_quantize_fn)(const float *x, int64_t cols, void *xp);
+/* The same as l32_rows_fn over quantized tokens, token t at
+ * xp + t * l32_xq_bytes(xq, w->cols). */
+typedef void (*l32_rows_xq_fn)(const struct l32_tensor *w, int64_t r0, int64_t r1,
+    const void *xp, int64_t n, float *y, int64_t ldy);
 
 struct l32_kernels {
 	l32_dequant_fn dequant; /* one row (cols values) to f32 */
 	l32_dot_fn dot;         /* one row · x */
 	l32_rows_fn rows;       /* a range of rows times a few tokens */
+	/* Optional (xq 0 when absent): the tokens quantized once per
+	 * product (enum l32_xq_kind of kernels.h), then any range of rows
+	 * over them; the split of rows over threads uses these. */
+	int xq;
+	l32_xq_quantize_fn quantize;
+	l32_rows_xq_fn rows_xq;
 };
 
 /* The kernels of a type; NULL when the type cannot be computed with. */
 const struct l32_kernels *l32_kernels_get(enum l32_type type);
 /* Replaces the kernels of a type (at start-up, before any context runs).
- * A NULL member keeps the current one. */
+ * A NULL member keeps the current one; xq, quantize and rows_xq go
+ * together (all replaced when quantize is not NULL). */
 void l32_kernels_set(enum l32_type type, const struct l32_kernels *k);
 
 /* The generic rows kernel: a loop over the type's dot kernel. */
 void l32_rows_generic(const struct l32_tensor *w, int64_t r0, int64_t r1,
     const float *x, int64_t n, float *y, int64_t ldy);
 
-/* Scratch for l32_matmul; one per context (per thread, later). */
+struct l32_pool;
+
+/* Scratch for l32_matmul; one per context. */
 struct l32_mm {
 	float *panel;        /* (panel_floats) widened weight rows */
 	size_t panel_floats;
 	int64_t gemm_min;    /* tokens from which BLIS is used */
+	struct l32_pool *pool; /* threads the rows are split over; NULL: this one */
+	void *xq;            /* (xq_bytes) the quantized tokens of a product */
+	size_t xq_bytes;
 };
 
 /* Bytes of scratch l32_mm_init takes for matrices of up to max_cols. */

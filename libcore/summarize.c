@@ -212,11 +212,9 @@ run_round(struct summ *m, struct pending *p, size_t n, const char *text,
 	size_t next = 0, reported = 0, i;
 
 	while (reported < n) {
-		while (next < n && l32_engine_free_slots(m->e) > 0)
+		for (; next < n && l32_engine_free_slots(m->e) > 0; next++)
 			if (start(m, &p[next], text + parts[next].off, parts[next].len) == -1)
 				return -1;
-			else
-				next++;
 		if (l32_engine_busy(m->e) && l32_engine_step(m->e, m->err) == -1)
 			return -1;
 		for (i = reported; i < next && l32_job_done(p[i].job); i++, reported++) {

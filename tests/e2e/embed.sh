@@ -83,6 +83,8 @@ check "batch invariance: a 2-token input alone and among longer ones" "
 X=$(jq -c '.data[0].embedding' "$T/out")
 printf '%s\n' '{"input": ["x", "Hello world", "x"]}' | emb -b 1
 check "batch invariance: one input per pass (-b 1) gives the same" ".[0].data[0].embedding == $X and .[0].data[2].embedding == $X" "$T/out"
+printf '%s\n' '{"input": ["a b c d e f g h i j k", "x", "y"]}' | emb -b 16
+check "batch invariance: sixteen inputs to a pass (-b 16) gives the same" ".[0].data[1].embedding == $X" "$T/out"
 
 # ----------------------------------------------------- encodings, options
 echo '{"input": "Hello world", "encoding_format": "base64"}' | emb
@@ -114,6 +116,10 @@ if [ "$(wc -l <"$T/out")" -eq 3 ] && [ "$(head -n 1 "$T/out" | wc -w)" -eq 64 ] 
 else
 	bad "--text --raw" "$(cut -c 1-80 "$T/out")"
 fi
+printf 'x\nHello world\nA third line, longer than the other two.\n' | emb --text
+check "--text: lines share passes, each embedded as alone" "
+	length == 3 and .[1].data[0].embedding == $(jq -c '.data[0].embedding' "$T/hello") and
+	.[0].data[0].embedding == $X" "$T/out"
 printf 'Hello world\n' | emb --text --dimensions 4 --encoding-format base64
 check "--dimensions and --encoding-format as defaults" '.[0].data[0].embedding | type == "string" and length == 24' "$T/out"
 

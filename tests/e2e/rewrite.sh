@@ -63,6 +63,16 @@ if cmp -s "$T/out" "$T/first"; then ok "same seed, same rewrite"; else bad "same
 jq -c '.seed = 2' "$T/in" | rw
 check "another seed, another rewrite" ".[0].rewrites != $(jq -c .rewrites "$T/first")" "$T/out"
 
+{
+	jq -c '.seed = 5 | .max_tokens = 9' "$T/in"
+	cat "$T/in"
+	jq -c '.task = "casual" | .n = 2' "$T/in"
+} >"$T/three"
+rw <"$T/three"
+check "requests decoding together: each as it is alone" "
+	length == 3 and .[1] == $(cat "$T/first") and .[0].usage.completion_tokens == 9 and
+	.[2].usage.completion_tokens == 12" "$T/out"
+
 echo '{"input": "cheap flights to lisbon in may", "task": "query", "n": 3, "seed": 4}' | rw
 check "query: up to n distinct queries from one answer" '
 	(.[0].rewrites | length >= 1 and length <= 3 and (unique | length) == length) and

@@ -212,6 +212,22 @@ START_TEST(batch_invariance_bitwise)
 		free(batch);
 		free(batch1);
 	}
+	/* many inputs to a pass (the context's GEMM threshold rises with its
+	 * sequences) */
+	for (k = 0; k < 2; k++) {
+		struct l32_embedder *many = embedder(k == 0 ? 8 : 24);
+
+		batch = embed(many, in, 9, L32_POOLING_MEAN);
+		batch1 = embed(many, &in[0], 1, L32_POOLING_MEAN);
+		for (i = 0; i < 9; i++)
+			ck_assert_msg(memcmp(batch + i * (size_t)dim, alone[i], (size_t)dim * sizeof(float)) == 0,
+			    "input %zu, %d to a pass: max diff %g", i, k == 0 ? 8 : 24,
+			    max_diff(batch + i * (size_t)dim, alone[i], dim));
+		ck_assert(memcmp(batch1, alone[0], (size_t)dim * sizeof(float)) == 0);
+		free(batch);
+		free(batch1);
+		l32_embedder_free(many);
+	}
 	/* the other pooling too, in another order */
 	for (i = 0; i < 9; i++) {
 		free(alone[i]);

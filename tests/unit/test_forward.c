@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels.h"
 #include "kvcache.h"
 #include "l32.h"
 #include "matmul.h"
@@ -136,6 +137,58 @@ read_f32(const char *rel, size_t n)
 }
 
 /* ------------------------------------------------------------- comparisons */
+
+/* 1 when the kernels a context installs (L32_ISA) round the activations
+ * through 8-bit blocks for some weight of m, as llama.cpp's CPU dot
+ * products do: the golden README's tolerance for that is 0.5, with the
+ * argmax checked where the margin exceeds it.  The kernels themselves are
+ * checked against the exact reference in test_kernels. */
+static int
+activations_quantized(const struct l32_model *m)
+{
+	const struct l32_tensor *t[] = { &m->w.output, &m->w.layers[0].wq,
+	    &m->w.layers[0].wo, &m->w.layers[0].w2, &m->w.layers[0].w3 };
+	struct l32_err err;
+
+	ck_assert_msg(l32_kernels_init(&err) == 0, "%s", err.msg);
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (l32_kernels_get(t[i]->type)->xq != 0)
+			return 1;
+	return 0;
+}
+
+#define TOL_QUANTIZED_ACT 0.5
+
+/* Installs quant.c's reference kernels (f32 activations, exact) for every
+ * type when on, else the fast kernels l32_kernels_init chose. */
+static void
+use_reference_kernels(int on)
+{
+	struct l32_err err;
+
+	ck_assert_msg(l32_kernels_init(&err) == 0, "%s", err.msg);
+	for (int t = 0; t < L32_TYPE_COUNT; t++) {
+		struct l32_kernel_set ks;
+		struct l32_kernels k;
+
+		if (l32_kernels_for(l32_kernels_isa(), (enum l32_type)t, &ks) < 0)
+			continue;
+		memset(&k, 0, sizeof(k));
+		if (on) {
+			k.dequant = l32_dequant_ref((enum l32_type)t);
+			k.dot = l32_dot_ref((enum l32_type)t);
+			k.rows = l32_rows_generic;
+		} else {
+			k.dequant = ks.dequant;
+			k.dot = ks.dot;
+			k.rows = ks.rows;
+			k.xq = (int)ks.xq;
+			k.quantize = ks.quantize;
+			k.rows_xq = ks.rows_xq;
+		}
+		l32_kernels_set((enum l32_type)t, &k);
+	}
+}
 
 /* Counts values compared and failures, remembering the worst. */
 struct tally {
@@ -1010,8 +1063,17 @@ START_TEST(test_golden_memory)
 {
 	struct l32_model *m = recipe_model(mem_variants[_i].model, mem_variants[_i].type);
 
+	int q = activations_quantized(m);
+
+	/* the forward pass exactly; then, when the fast kernels round the
+	 * activations, through them */
+	use_reference_kernels(q);
 	check_golden(m, mem_variants[_i].model, mem_variants[_i].weights, 0,
 	    1e-3, 2e-3, mem_variants[_i].type != L32_TYPE_F32, "recipe");
+	use_reference_kernels(0);
+	if (q)
+		check_golden(m, mem_variants[_i].model, mem_variants[_i].weights, 0,
+		    TOL_QUANTIZED_ACT, TOL_QUANTIZED_ACT, 1, "recipe, 8-bit activations");
 	l32_recipe_model_free(m);
 }
 END_TEST
@@ -1079,6 +1141,10 @@ START_TEST(test_decode_matches_prefill)
 
 	if (_i == 2)
 		n = 20;
+	/* prefill runs on BLIS with f32 activations, decode on the per-row
+	 * kernels, which may round them to 8 bits */
+	if (activations_quantized(m))
+		tol = TOL_QUANTIZED_ACT;
 	ck_assert_int_le(n, 64);
 	for (int32_t i = 0; i < n; i++)
 		pos[i] = i;
@@ -1294,11 +1360,22 @@ START_TEST(test_golden_files)
 {
 	struct l32_err err;
 	struct l32_model *m = l32_model_open(shared_path(file_variants[_i].path), &err);
+	int q;
 
 	ck_assert_msg(m != NULL, "reference data missing or unreadable: %s", err.msg);
 	ck_assert_int_eq(m->w.rope_halves, file_variants[_i].rope_halves);
+	q = activations_quantized(m);
+	use_reference_kernels(q);
 	check_golden(m, file_variants[_i].model, file_variants[_i].weights, 0,
 	    1e-3, 2e-3, 1, file_variants[_i].path);
+	use_reference_kernels(0);
+	if (q) {
+		char label[256];
+
+		snprintf(label, sizeof(label), "%s, 8-bit activations", file_variants[_i].path);
+		check_golden(m, file_variants[_i].model, file_variants[_i].weights, 0,
+		    TOL_QUANTIZED_ACT, TOL_QUANTIZED_ACT, 1, label);
+	}
 	l32_model_free(m);
 }
 END_TEST
