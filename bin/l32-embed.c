@@ -342,13 +342,6 @@ raw_text(void *arg, json_t *resp, size_t *len)
 
 /* ------------------------------------------------------------------- main */
 
-static void
-env_num(const char *name, long long lo, long long hi, long long *out)
-{
-	if (l32_env_num(name, lo, hi, out) == -1)
-		usage();
-}
-
 int
 main(int argc, char *argv[])
 {
@@ -374,31 +367,20 @@ main(int argc, char *argv[])
 	};
 	static const char *const urls[] = { "/v1/embeddings", "/embeddings", NULL };
 	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step };
-	struct l32_filter_opts fo;
+	struct l32_common c;
 	struct l32_ctx_params cp;
 	struct embed e;
 	struct l32_err err;
-	const char *model_arg = NULL, *path;
-	long long v, ctx = 0, threads = 0, batch = 4, dims = 0;
-	char buf[4096];
-	int ch, status, kv_f16 = 0;
+	long long dims = 0;
+	int ch, status;
 
 	memset(&e, 0, sizeof(e));
 	e.normalize = 1;
-	l32_filter_opts_init(&fo);
-	env_num("L32_CTX", 16, 1 << 20, &ctx);
-	env_num("L32_THREADS", 1, 1024, &threads);
+	if (l32_common_init(&c, 4) == -1)
+		usage();
 	while ((ch = getopt_long(argc, argv, "b:c:hm:rt:TV", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'b':
-			if (l32_opt_num("--batch", optarg, 1, 256, &batch) == -1)
-				usage();
-			break;
-		case 'c':
-			if (l32_opt_num("-c", optarg, 16, 1 << 20, &ctx) == -1)
-				usage();
-			break;
-		case 'D':
+		case 'D':  /* --dimensions */
 			if (l32_opt_num("--dimensions", optarg, 1, 1 << 20, &dims) == -1)
 				usage();
 			break;
@@ -409,16 +391,9 @@ main(int argc, char *argv[])
 			}
 			e.base64 = strcmp(optarg, "base64") == 0;
 			break;
-		case 'K': kv_f16 = 1; break;
-		case 'L':
-			if (l32_opt_num("--max-line", optarg, 1, 1LL << 40, &v) == -1)
-				usage();
-			fo.max_line = (size_t)v;
-			break;
-		case 'm': model_arg = optarg; break;
 		case 'N': e.normalize = 0; break;
 		case 'n': e.normalize = 1; break;
-		case 'P':
+		case 'P':  /* --pooling */
 			if (strcmp(optarg, "mean") == 0)
 				e.pooling = L32_POOLING_MEAN;
 			else if (strcmp(optarg, "last") == 0)
@@ -428,42 +403,34 @@ main(int argc, char *argv[])
 				usage();
 			}
 			break;
-		case 'p': fo.progress = 1; break;
-		case 'r': fo.raw = 1; break;
-		case 'T': fo.text = 1; break;
-		case 't':
-			if (l32_opt_num("-t", optarg, 1, 1024, &threads) == -1)
-				usage();
-			break;
 		case 'U': e.truncate = 1; break;
 		case 'V': printf("%s %s\n", getprogname(), L32_VERSION); return 0;
-		default: usage();
+		default:
+			if (l32_common_opt(&c, ch, optarg) != 1)
+				usage();
 		}
 	}
 	argc -= optind;
 	argv += optind;
 
 	l32_err_clear(&err);
-	path = l32_model_path(model_arg, buf, sizeof(buf));
-	if ((e.model = l32_model_open(path, &err)) == NULL)
+	if ((e.model = l32_program_model(c.model, &e.model_name, &err)) == NULL)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
-	if ((e.tok = l32_model_tokenizer(e.model)) == NULL)
-		errx(L32_EXIT_FATAL, "%s: the model holds no tokenizer", path);
-	e.model_name = l32_model_name(path);
+	e.tok = l32_model_tokenizer(e.model);
 	e.dim = l32_model_hparams(e.model)->dim;
 	if (dims > e.dim)
 		errx(L32_EXIT_USAGE, "--dimensions %lld: the model's embeddings have %d", dims, e.dim);
 	e.dimensions = (int32_t)dims;
 	l32_ctx_params_init(&cp);
-	cp.n_ctx = ctx > 0 ? (int32_t)ctx : l32_default_ctx(l32_model_hparams(e.model));
-	cp.n_seq = (int32_t)batch;
-	cp.n_threads = (int)threads;
-	cp.kv_f16 = kv_f16;
+	cp.n_ctx = c.ctx > 0 ? (int32_t)c.ctx : l32_default_ctx(l32_model_hparams(e.model));
+	cp.n_seq = (int32_t)c.batch;
+	cp.n_threads = (int)c.threads;
+	cp.kv_f16 = c.kv_f16;
 	if ((e.em = l32_embedder_new(e.model, &cp, &err)) == NULL)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
 	e.n_ctx = l32_embedder_n_ctx(e.em);
-	fo.max_inflight = MAX_HELD;
-	status = l32_filter_run(&ops, &e, &fo, argv, argc);
+	c.fo.max_inflight = MAX_HELD;
+	status = l32_filter_run(&ops, &e, &c.fo, argv, argc);
 	l32_embedder_free(e.em);
 	l32_model_free(e.model);
 	return status;

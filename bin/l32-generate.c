@@ -517,93 +517,44 @@ main(int argc, char *argv[])
 	static const char *const urls[] = { "/v1/chat/completions", "/v1/completions",
 	    "/chat/completions", "/completions", NULL };
 	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step };
-	struct l32_filter_opts fo;
+	struct l32_common c;
 	struct generate g;
 	struct l32_err err;
-	const char *model_arg = NULL, *date = NULL;
-	long long v, ctx = 0, threads = 0, batch = 4;
-	int ch, status, kv_f16 = 0;
-	double temp_opt = -1;
+	int ch, status;
 
 	memset(&g, 0, sizeof(g));
-	l32_filter_opts_init(&fo);
-	l32_gen_params_init(&g.defaults);
-	if (l32_env_num("L32_CTX", 16, 1 << 20, &ctx) == -1 ||
-	    l32_env_num("L32_THREADS", 1, 1024, &threads) == -1)
+	if (l32_common_init(&c, 4) == -1)
 		usage();
 	while ((ch = getopt_long(argc, argv, "b:c:hm:rs:t:TV", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'b':
-			if (l32_opt_num("--batch", optarg, 1, 256, &batch) == -1)
-				usage();
-			break;
-		case 'c':
-			if (l32_opt_num("-c", optarg, 16, 1 << 20, &ctx) == -1)
-				usage();
-			break;
-		case 'D': date = optarg; break;
-		case 'E': fo.sse = 1; break;
-		case 'F':
-			if (strcmp(optarg, "meta") == 0)
-				g.chat_format = L32_CHAT_META;
-			else if (strcmp(optarg, "hf") != 0) {
-				warnx("--chat-format %s: expected hf or meta", optarg);
-				usage();
-			}
-			break;
-		case 'K': kv_f16 = 1; break;
-		case 'L':
-			if (l32_opt_num("--max-line", optarg, 1, 1LL << 40, &v) == -1)
-				usage();
-			fo.max_line = (size_t)v;
-			break;
-		case 'M':
-			if (l32_opt_num("--max-tokens", optarg, 1, INT32_MAX, &v) == -1)
-				usage();
-			g.defaults.max_tokens = (int32_t)v;
-			break;
-		case 'm': model_arg = optarg; break;
-		case 'P':  /* applied over the model's defaults */
-			if (l32_opt_real("--temperature", optarg, 0, 2, &temp_opt) == -1)
-				usage();
-			break;
-		case 'p': fo.progress = 1; break;
-		case 'r': fo.raw = 1; break;
-		case 'S':
-			if (l32_opt_num("--seed", optarg, INT64_MIN, INT64_MAX, &v) == -1)
-				usage();
-			g.defaults.seed = (uint64_t)v;
-			g.has_default_seed = 1;
-			break;
+		case 'E': c.fo.sse = 1; break;
 		case 's': g.system = optarg; break;
-		case 'T': fo.text = 1; break;
-		case 't':
-			if (l32_opt_num("-t", optarg, 1, 1024, &threads) == -1)
-				usage();
-			break;
 		case 'V': printf("%s %s\n", getprogname(), L32_VERSION); return 0;
-		default: usage();
+		default:
+			if (l32_common_opt(&c, ch, optarg) != 1)
+				usage();
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	l32_err_clear(&err);
-	if (l32_chat_date(date, g.date, sizeof(g.date), &err) == -1)
+	g.chat_format = c.chat_format;
+	g.has_default_seed = c.has_seed;
+	if (l32_chat_date(c.date, g.date, sizeof(g.date), &err) == -1)
 		errx(L32_EXIT_USAGE, "--date: %s", err.msg);
 
-	if ((g.model = l32_program_model(model_arg, &g.model_name, &err)) == NULL)
+	if ((g.model = l32_program_model(c.model, &g.model_name, &err)) == NULL)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
 	g.tok = l32_model_tokenizer(g.model);
-	l32_gen_params_from_model(&g.defaults, g.model);
-	if (temp_opt >= 0)
-		g.defaults.sampling.temperature = (float)temp_opt;
-	g.engine = l32_program_engine(g.model, (int32_t)ctx, (int32_t)batch, (int)threads, kv_f16, &err);
+	l32_common_gen_defaults(&c, g.model, &g.defaults);
+	g.engine = l32_program_engine(g.model, (int32_t)c.ctx, (int32_t)c.batch, (int)c.threads,
+	    c.kv_f16, &err);
 	if (g.engine == NULL || (g.jobs = l32_jobq_new(g.engine, answer, release)) == NULL)
 		errx(L32_EXIT_FATAL, "%s", g.engine == NULL ? err.msg : "out of memory");
-	l32_fingerprint(g.model, (int)threads, g.fingerprint, sizeof(g.fingerprint));
-	fo.max_inflight = (int)batch;
-	g.raw = fo.raw;
-	status = l32_filter_run(&ops, &g, &fo, argv, argc);
+	l32_fingerprint(g.model, (int)c.threads, g.fingerprint, sizeof(g.fingerprint));
+	c.fo.max_inflight = (int)c.batch;
+	g.raw = c.fo.raw;
+	status = l32_filter_run(&ops, &g, &c.fo, argv, argc);
 	l32_jobq_free(g.jobs);  /* what a signal left unanswered */
 	l32_engine_free(g.engine);
 	l32_model_free(g.model);

@@ -309,13 +309,6 @@ raw_text(void *arg, json_t *resp, size_t *len)
 
 /* ------------------------------------------------------------------- main */
 
-static void
-env_num(const char *name, long long lo, long long hi, long long *out)
-{
-	if (l32_env_num(name, lo, hi, out) == -1)
-		usage();
-}
-
 int
 main(int argc, char *argv[])
 {
@@ -344,42 +337,19 @@ main(int argc, char *argv[])
 	};
 	static const char *const urls[] = { "/v1/rewrite", "/rewrite", NULL };
 	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step };
-	struct l32_filter_opts fo;
+	struct l32_common c;
 	struct rewrite w;
 	struct l32_err err;
-	const char *model_arg = NULL, *date = NULL;
-	long long v, ctx = 0, threads = 0, batch = 4;
-	double temp = -1;
 	char names[160];
-	int ch, status, kv_f16 = 0;
+	int ch, status;
 
 	memset(&w, 0, sizeof(w));
-	l32_filter_opts_init(&fo);
-	l32_gen_params_init(&w.defaults);
-	env_num("L32_CTX", 16, 1 << 20, &ctx);
-	env_num("L32_THREADS", 1, 1024, &threads);
+	if (l32_common_init(&c, 4) == -1)
+		usage();
 	while ((ch = getopt_long(argc, argv, "b:c:hm:rt:TV", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'b':
-			if (l32_opt_num("--batch", optarg, 1, 256, &batch) == -1)
-				usage();
-			break;
-		case 'c':
-			if (l32_opt_num("-c", optarg, 16, 1 << 20, &ctx) == -1)
-				usage();
-			break;
-		case 'D': date = optarg; break;
-		case 'F':
-			if (strcmp(optarg, "meta") == 0)
-				w.chat_format = L32_CHAT_META;
-			else if (strcmp(optarg, "hf") != 0) {
-				warnx("--chat-format %s: expected hf or meta", optarg);
-				usage();
-			}
-			break;
 		case 'G': w.language = optarg; break;
 		case 'I': w.instructions = optarg; break;
-		case 'K': kv_f16 = 1; break;
 		case 'k':
 			if (l32_rewrite_task_find(optarg) == NULL) {
 				task_names(names, sizeof(names));
@@ -388,63 +358,37 @@ main(int argc, char *argv[])
 			}
 			w.task = optarg;
 			break;
-		case 'L':
-			if (l32_opt_num("--max-line", optarg, 1, 1LL << 40, &v) == -1)
-				usage();
-			fo.max_line = (size_t)v;
-			break;
-		case 'M':
-			if (l32_opt_num("--max-tokens", optarg, 1, INT32_MAX - 1, &v) == -1)
-				usage();
-			w.defaults.max_tokens = (int32_t)v;
-			break;
-		case 'm': model_arg = optarg; break;
-		case 'P':
-			if (l32_opt_real("--temperature", optarg, 0, 2, &temp) == -1)
-				usage();
-			break;
-		case 'p': fo.progress = 1; break;
-		case 'r': fo.raw = 1; break;
-		case 'S':
-			if (l32_opt_num("--seed", optarg, INT64_MIN, INT64_MAX, &v) == -1)
-				usage();
-			w.defaults.seed = (uint64_t)v;
-			w.has_default_seed = 1;
-			break;
-		case 'T': fo.text = 1; break;
-		case 't':
-			if (l32_opt_num("-t", optarg, 1, 1024, &threads) == -1)
-				usage();
-			break;
 		case 'V': printf("%s %s\n", getprogname(), L32_VERSION); return 0;
 		case 'W': w.show_prompt = 1; break;
-		default: usage();
+		default:
+			if (l32_common_opt(&c, ch, optarg) != 1)
+				usage();
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (fo.text && w.task == NULL && w.instructions == NULL) {
+	if (c.fo.text && w.task == NULL && w.instructions == NULL) {
 		warnx("--text needs --task or --instructions");
 		usage();
 	}
 	l32_err_clear(&err);
-	if (l32_chat_date(date, w.date, sizeof(w.date), &err) == -1)
+	w.chat_format = c.chat_format;
+	w.has_default_seed = c.has_seed;
+	if (l32_chat_date(c.date, w.date, sizeof(w.date), &err) == -1)
 		errx(L32_EXIT_USAGE, "--date: %s", err.msg);
 
-	if ((w.model = l32_program_model(model_arg, &w.model_name, &err)) == NULL)
+	if ((w.model = l32_program_model(c.model, &w.model_name, &err)) == NULL)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
 	w.tok = l32_model_tokenizer(w.model);
-	l32_gen_params_from_model(&w.defaults, w.model);
-	if (temp >= 0)
-		w.defaults.sampling.temperature = (float)temp;
-	if ((w.engine = l32_program_engine(w.model, (int32_t)ctx, (int32_t)batch, (int)threads,
-	    kv_f16, &err)) == NULL)
+	l32_common_gen_defaults(&c, w.model, &w.defaults);
+	if ((w.engine = l32_program_engine(w.model, (int32_t)c.ctx, (int32_t)c.batch,
+	    (int)c.threads, c.kv_f16, &err)) == NULL)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
-	l32_fingerprint(w.model, (int)threads, w.fingerprint, sizeof(w.fingerprint));
+	l32_fingerprint(w.model, (int)c.threads, w.fingerprint, sizeof(w.fingerprint));
 	if ((w.jobs = l32_jobq_new(w.engine, answer, request_free)) == NULL)
 		errx(L32_EXIT_FATAL, "out of memory");
-	fo.max_inflight = (int)batch;
-	status = l32_filter_run(&ops, &w, &fo, argv, argc);
+	c.fo.max_inflight = (int)c.batch;
+	status = l32_filter_run(&ops, &w, &c.fo, argv, argc);
 	l32_jobq_free(w.jobs);
 	l32_engine_free(w.engine);
 	l32_model_free(w.model);

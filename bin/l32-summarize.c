@@ -171,13 +171,6 @@ raw_text(void *arg, json_t *resp, size_t *len)
 
 /* ------------------------------------------------------------------- main */
 
-static void
-env_num(const char *name, long long lo, long long hi, long long *out)
-{
-	if (l32_env_num(name, lo, hi, out) == -1)
-		usage();
-}
-
 int
 main(int argc, char *argv[])
 {
@@ -207,75 +200,25 @@ main(int argc, char *argv[])
 	};
 	static const char *const urls[] = { "/v1/summarize", "/summarize", NULL };
 	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, NULL };
-	struct l32_filter_opts fo;
+	struct l32_common c;
 	struct summarize s;
 	struct l32_err err;
-	const char *model_arg = NULL, *date = NULL;
-	long long v, ctx = 0, threads = 0, batch = 4;
-	double temp = -1;
-	int ch, status, kv_f16 = 0, whole = 0;
+	long long v;
+	int ch, status, whole = 0;
 
 	memset(&s, 0, sizeof(s));
-	l32_filter_opts_init(&fo);
-	l32_gen_params_init(&s.defaults);
-	env_num("L32_CTX", 16, 1 << 20, &ctx);
-	env_num("L32_THREADS", 1, 1024, &threads);
+	if (l32_common_init(&c, 4) == -1)
+		usage();
 	while ((ch = getopt_long(argc, argv, "b:c:fhm:rt:TV", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'b':
-			if (l32_opt_num("--batch", optarg, 1, 256, &batch) == -1)
-				usage();
-			break;
-		case 'c':
-			if (l32_opt_num("-c", optarg, 16, 1 << 20, &ctx) == -1)
-				usage();
-			break;
-		case 'D': date = optarg; break;
-		case 'F':
-			if (strcmp(optarg, "meta") == 0)
-				s.chat_format = L32_CHAT_META;
-			else if (strcmp(optarg, "hf") != 0) {
-				warnx("--chat-format %s: expected hf or meta", optarg);
-				usage();
-			}
-			break;
 		case 'f': whole = 1; break;
 		case 'G': s.req.language = optarg; break;
-		case 'K': kv_f16 = 1; break;
-		case 'L':
-			if (l32_opt_num("--max-line", optarg, 1, 1LL << 40, &v) == -1)
-				usage();
-			fo.max_line = (size_t)v;
-			break;
-		case 'M':
-			if (l32_opt_num("--max-tokens", optarg, 1, INT32_MAX - 1, &v) == -1)
-				usage();
-			s.defaults.max_tokens = (int32_t)v;
-			break;
-		case 'm': model_arg = optarg; break;
 		case 'O': s.req.focus = optarg; break;
-		case 'P':
-			if (l32_opt_real("--temperature", optarg, 0, 2, &temp) == -1)
-				usage();
-			break;
-		case 'p': fo.progress = 1; break;
 		case 'R':
 			if (l32_summary_format_parse(optarg, &s.req.format) == -1) {
 				warnx("--format %s: expected paragraph, bullets or tldr", optarg);
 				usage();
 			}
-			break;
-		case 'r': fo.raw = 1; break;
-		case 'S':
-			if (l32_opt_num("--seed", optarg, INT64_MIN, INT64_MAX, &v) == -1)
-				usage();
-			s.defaults.seed = (uint64_t)v;
-			s.has_default_seed = 1;
-			break;
-		case 'T': fo.text = 1; break;
-		case 't':
-			if (l32_opt_num("-t", optarg, 1, 1024, &threads) == -1)
-				usage();
 			break;
 		case 'V': printf("%s %s\n", getprogname(), L32_VERSION); return 0;
 		case 'w':
@@ -283,33 +226,35 @@ main(int argc, char *argv[])
 				usage();
 			s.req.max_words = (int32_t)v;
 			break;
-		default: usage();
+		default:
+			if (l32_common_opt(&c, ch, optarg) != 1)
+				usage();
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (whole && fo.text) {
+	if (whole && c.fo.text) {
 		warnx("--file and --text do not go together");
 		usage();
 	}
-	s.progress = fo.progress == 1 || (fo.progress == -1 && isatty(STDERR_FILENO));
+	s.progress = c.fo.progress == 1 || (c.fo.progress == -1 && isatty(STDERR_FILENO));
+	s.chat_format = c.chat_format;
+	s.has_default_seed = c.has_seed;
 	l32_err_clear(&err);
-	if (l32_chat_date(date, s.date, sizeof(s.date), &err) == -1)
+	if (l32_chat_date(c.date, s.date, sizeof(s.date), &err) == -1)
 		errx(L32_EXIT_USAGE, "--date: %s", err.msg);
 
-	if ((s.model = l32_program_model(model_arg, &s.model_name, &err)) == NULL)
+	if ((s.model = l32_program_model(c.model, &s.model_name, &err)) == NULL)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
 	s.tok = l32_model_tokenizer(s.model);
-	l32_gen_params_from_model(&s.defaults, s.model);
-	if (temp >= 0)
-		s.defaults.sampling.temperature = (float)temp;
-	if ((s.engine = l32_program_engine(s.model, (int32_t)ctx, (int32_t)batch, (int)threads,
-	    kv_f16, &err)) == NULL)
+	l32_common_gen_defaults(&c, s.model, &s.defaults);
+	if ((s.engine = l32_program_engine(s.model, (int32_t)c.ctx, (int32_t)c.batch,
+	    (int)c.threads, c.kv_f16, &err)) == NULL)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
-	l32_fingerprint(s.model, (int)threads, s.fingerprint, sizeof(s.fingerprint));
+	l32_fingerprint(s.model, (int)c.threads, s.fingerprint, sizeof(s.fingerprint));
 	if (whole && l32_docs_feed(argv, argc, &err) == -1)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
-	status = l32_filter_run(&ops, &s, &fo, whole ? NULL : argv, whole ? 0 : argc);
+	status = l32_filter_run(&ops, &s, &c.fo, whole ? NULL : argv, whole ? 0 : argc);
 	if (whole && l32_docs_wait(&err) == -1) {
 		warnx("%s", err.msg);
 		status = L32_EXIT_FATAL;

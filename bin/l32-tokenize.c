@@ -288,55 +288,38 @@ main(int argc, char *argv[])
 	};
 	static const char *const urls[] = { "/v1/tokenize", "/tokenize", NULL };
 	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, NULL };
-	struct l32_filter_opts fo;
+	struct l32_common c;
 	struct tokenize t;
 	struct l32_err err;
-	const char *model_arg = NULL, *tok_path = NULL, *date = NULL;
-	long long v;
+	const char *tok_path = NULL;
 	int ch, status;
 
 	memset(&t, 0, sizeof(t));
-	l32_filter_opts_init(&fo);
+	if (l32_common_init(&c, 1) == -1)
+		usage();
 	while ((ch = getopt_long(argc, argv, "Bcdhm:PrsTV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'B': t.flags |= L32_TOKENIZE_BOS; break;
 		case 'C': t.flags |= L32_TOKENIZE_CHUNK; break;
-		case 'c': t.count_only = 1; break;
-		case 'D': date = optarg; break;
+		case 'c': t.count_only = 1; break;  /* --count, not --ctx */
 		case 'd': t.decode = 1; break;
-		case 'F':
-			if (strcmp(optarg, "meta") == 0)
-				t.chat_format = L32_CHAT_META;
-			else if (strcmp(optarg, "hf") == 0)
-				t.chat_format = L32_CHAT_HF;
-			else {
-				warnx("--chat-format %s: expected hf or meta", optarg);
-				usage();
-			}
-			break;
 		case 'k': tok_path = optarg; break;
-		case 'L':
-			if (l32_opt_num("--max-line", optarg, 1, 1LL << 40, &v) == -1)
-				usage();
-			fo.max_line = (size_t)v;
-			break;
-		case 'm': model_arg = optarg; break;
-		case 'P': t.pieces = 1; break;
-		case 'p': fo.progress = 1; break;
-		case 'r': fo.raw = 1; break;
+		case 'P': t.pieces = 1; break;      /* --pieces */
 		case 's': t.flags |= L32_TOKENIZE_SPECIAL; break;
-		case 'T': fo.text = 1; break;
 		case 'V': printf("%s %s\n", getprogname(), L32_VERSION); return 0;
-		default: usage();
+		default:
+			if (l32_common_opt(&c, ch, optarg) != 1)
+				usage();
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	l32_err_clear(&err);
-	if (l32_chat_date(date, t.date, sizeof(t.date), &err) == -1)
+	t.chat_format = c.chat_format;
+	if (l32_chat_date(c.date, t.date, sizeof(t.date), &err) == -1)
 		errx(L32_EXIT_USAGE, "--date: %s", err.msg);
-	open_tokenizer(&t, tok_path, model_arg);
-	status = l32_filter_run(&ops, &t, &fo, argv, argc);
+	open_tokenizer(&t, tok_path, c.model);
+	status = l32_filter_run(&ops, &t, &c.fo, argv, argc);
 	l32_tokens_free(&t.ids);
 	l32_buf_free(&t.text);
 	free(t.raw);

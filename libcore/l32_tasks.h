@@ -63,6 +63,52 @@ int l32_request_fields(json_t *body, const char *const *known,
  * (logprobs excepted: only l32-generate reports them). */
 extern const char *const l32_sampling_fields[];
 
+/* -------------------------------------------------------- shared options */
+
+/* getopt_long values of the options every program reads the same way. */
+enum {
+	L32_OPT_BATCH = 'b',        /* -b, --batch N */
+	L32_OPT_CTX = 'c',          /* -c, --ctx N (L32_CTX) */
+	L32_OPT_MODEL = 'm',        /* -m, --model PATH */
+	L32_OPT_RAW = 'r',          /* -r, --raw */
+	L32_OPT_TEXT = 'T',         /* -T, --text */
+	L32_OPT_THREADS = 't',      /* -t, --threads N (L32_THREADS) */
+	L32_OPT_CHAT_FORMAT = 'F',  /* --chat-format hf|meta */
+	L32_OPT_DATE = 'D',         /* --date DATE */
+	L32_OPT_KV_F16 = 'K',       /* --kv-f16 */
+	L32_OPT_MAX_LINE = 'L',     /* --max-line BYTES */
+	L32_OPT_MAX_TOKENS = 'M',   /* --max-tokens N */
+	L32_OPT_PROGRESS = 'p',     /* --progress */
+	L32_OPT_SEED = 'S',         /* --seed N */
+	L32_OPT_TEMPERATURE = 'P',  /* --temperature T */
+};
+
+struct l32_common {
+	const char *model;          /* -m; NULL: $L32_MODEL or the default path */
+	long long ctx;              /* 0: the default context */
+	long long threads;          /* 0: all cores */
+	long long batch;
+	int kv_f16;
+	enum l32_chat_format chat_format;
+	const char *date;           /* --date; NULL: $L32_DATE or the default */
+	double temperature;         /* < 0: the model's */
+	long long max_tokens;       /* 0: none given */
+	int has_seed;
+	uint64_t seed;
+	struct l32_filter_opts fo;  /* --max-line, --progress, -r, -T */
+};
+
+/* Defaults, then L32_CTX and L32_THREADS; -1 after a warning when one of
+ * them is not a number in range. */
+int l32_common_init(struct l32_common *c, long long batch);
+/* Takes option ch: 1 when it is a shared one, 0 when not, -1 after a
+ * warning naming it when its value is bad. */
+int l32_common_opt(struct l32_common *c, int ch, const char *arg);
+/* The generation defaults: the model's, then --temperature, --max-tokens
+ * and --seed over them. */
+void l32_common_gen_defaults(const struct l32_common *c, const struct l32_model *m,
+    struct l32_gen_params *p);
+
 /* ------------------------------------------------------------- job queue */
 
 /* Requests of the request loop run on one engine together (continuous
