@@ -425,7 +425,7 @@ main(int argc, char *argv[])
 	cp.n_ctx = c.ctx > 0 ? (int32_t)c.ctx : l32_default_ctx(l32_model_hparams(e.model));
 	cp.n_seq = (int32_t)c.batch;
 	cp.n_threads = (int)c.threads;
-	cp.kv_f16 = c.kv_f16;
+	cp.kv_f16 = c.kv_f16 || cp.n_ctx > L32_KV_F32_MAX_CTX;
 	if ((e.em = l32_embedder_new(e.model, &cp, &err)) == NULL)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
 	e.n_ctx = l32_embedder_n_ctx(e.em);

@@ -40,8 +40,12 @@ int l32_opt_real(const char *opt, const char *s, double lo, double hi, double *o
 /* The default context window: the model's own length, capped at 8192
  * positions so the KV cache fits in memory. */
 int32_t l32_default_ctx(const struct l32_hparams *hp);
+/* Contexts longer than this keep their K/V cache in f16 whatever --kv-f16 says. */
+#define L32_KV_F32_MAX_CTX 8192
+
 /* A generation engine for m: n_ctx positions (0: the default), n_seq
- * sequences, threads (0: all cores). */
+ * sequences, threads (0: all cores); K/V in f16 when kv_f16 is set or
+ * n_ctx > L32_KV_F32_MAX_CTX. */
 struct l32_engine *l32_program_engine(struct l32_model *m, int32_t n_ctx, int32_t n_seq,
     int threads, int kv_f16, struct l32_err *err);
 /* A numeric environment variable (L32_CTX ...): 0 when unset or empty, 1

@@ -96,7 +96,9 @@ l32_program_engine(struct l32_model *m, int32_t n_ctx, int32_t n_seq, int thread
 	cp.n_ctx = n_ctx > 0 ? n_ctx : l32_default_ctx(l32_model_hparams(m));
 	cp.n_seq = n_seq;
 	cp.n_threads = threads;
-	cp.kv_f16 = kv_f16;
+	/* Past the default window the cache is kept in f16: half the memory,
+	 * so the 3B model's whole 131072 positions fit. */
+	cp.kv_f16 = kv_f16 || cp.n_ctx > L32_KV_F32_MAX_CTX;
 	return l32_engine_new(m, &cp, err);
 }
 
