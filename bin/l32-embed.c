@@ -431,6 +431,12 @@ main(int argc, char *argv[])
 	e.n_ctx = l32_embedder_n_ctx(e.em);
 	c.fo.max_inflight = MAX_HELD;
 	status = l32_filter_run(&ops, &e, &c.fo, argv, argc);
+	while (e.held != NULL) {  /* what a signal or a write error left unanswered */
+		struct request *r = e.held;
+
+		e.held = r->next;
+		request_free(r);
+	}
 	l32_embedder_free(e.em);
 	l32_model_free(e.model);
 	return status;

@@ -16,6 +16,13 @@
 #include "l32.h"
 #include "linereader.h"
 
+/* Answers kept behind an unfinished request before the loop stops reading
+ * and works on the held requests instead: without a bound, a long request
+ * followed by many quick answers (bad lines) would keep the whole input's
+ * answers in memory. */
+#define MAX_QUEUED 1024
+#define MAX_PENDING_BYTES (64u << 20)
+
 /* One request from the moment its line is read until its last answer is
  * written.  Answers leave in input order: a ticket behind an unfinished one
  * keeps its output until it reaches the head of the queue. */
@@ -42,6 +49,8 @@ struct l32_filter {
 	struct l32_ticket *head, *tail;  /* requests in input order */
 	struct l32_ticket *cur;    /* the one being handled */
 	int n_held;                /* held tickets not yet finished */
+	int n_queued;              /* tickets in the queue */
+	size_t pending_bytes;      /* output kept in the queue */
 	/* counts */
 	long n_ok, n_err, n_tokens;
 	int out_failed;
@@ -149,14 +158,18 @@ write_line(struct l32_filter *f, const char *s, size_t n)
 static int
 ticket_line(struct l32_ticket *t, const char *s, size_t n)
 {
+	size_t old = t->pending.len;
+	int rc = 0;
+
 	if (t == t->f->head)
 		return write_line(t->f, s, n);
 	if (l32_buf_append(&t->pending, s, n) == -1 || l32_buf_append(&t->pending, "\n", 1) == -1) {
 		warnx("out of memory keeping an answer");
 		t->f->out_failed = 1;
-		return -1;
+		rc = -1;
 	}
-	return 0;
+	t->f->pending_bytes += t->pending.len - old;
+	return rc;
 }
 
 static int
@@ -301,6 +314,26 @@ default_code(const struct l32_err *err)
 	}
 }
 
+/* The error object.  Message and param are made valid UTF-8 first: they
+ * may quote part of the line cut in the middle of a character (jansson's
+ * "near '...'", a "%.40s"), and jansson refuses such strings. */
+static json_t *
+error_json(const struct l32_err *err)
+{
+	struct l32_buf msg = { 0 }, param = { 0 };
+	json_t *e = NULL;
+
+	if (l32_utf8_sanitize(&msg, err->msg, strnlen(err->msg, sizeof(err->msg))) == 0 &&
+	    l32_utf8_sanitize(&param, err->param, strnlen(err->param, sizeof(err->param))) == 0)
+		e = json_pack("{s:s%, s:s, s:o, s:s}", "message", msg.data ? msg.data : "", msg.len,
+		    "type", err->kind == L32_ERR_NOMEM ? "server_error" : "invalid_request_error",
+		    "param", param.len > 0 ? json_stringn(param.data, param.len) : json_null(),
+		    "code", default_code(err));
+	l32_buf_free(&msg);
+	l32_buf_free(&param);
+	return e;
+}
+
 /* The error line for a failed request (or a Batch output line carrying it). */
 static int
 emit_error(struct l32_ticket *t, const struct l32_err *err)
@@ -314,12 +347,11 @@ emit_error(struct l32_ticket *t, const struct l32_err *err)
 	warnx("%s:%ld: %s", t->file, t->lineno, err->msg);
 	if (f->opts->raw)  /* keep one line per request */
 		return ticket_line(t, "", 0);
-	e = json_pack("{s:s, s:s, s:o, s:s}", "message", err->msg,
-	    "type", err->kind == L32_ERR_NOMEM ? "server_error" : "invalid_request_error",
-	    "param", err->param[0] ? json_string(err->param) : json_null(),
-	    "code", default_code(err));
-	if (e == NULL)
+	if ((e = error_json(err)) == NULL) {
+		warnx("out of memory writing an error line");
+		f->out_failed = 1;
 		return -1;
+	}
 	if (t->batch) {
 		snprintf(id, sizeof(id), "batch_req_%016llx", (unsigned long long)t->hash);
 		line = json_pack("{s:s, s:O, s:n, s:o, s:I}", "id", id,
@@ -332,6 +364,7 @@ emit_error(struct l32_ticket *t, const struct l32_err *err)
 			add_echo(t, line);
 	}
 	if (line == NULL) {
+		warnx("out of memory writing an error line");
 		f->out_failed = 1;
 		return -1;
 	}
@@ -377,6 +410,8 @@ flush_done(struct l32_filter *f)
 		f->head = t->next;
 		if (f->head == NULL)
 			f->tail = NULL;
+		f->pending_bytes -= t->pending.len;
+		f->n_queued--;
 		ticket_free(t);
 		t = f->head;
 		/* the new head's kept output goes out now */
@@ -386,6 +421,7 @@ flush_done(struct l32_filter *f)
 				warn("stdout: write error");
 				f->out_failed = 1;
 			}
+			f->pending_bytes -= t->pending.len;
 			l32_buf_reset(&t->pending);
 		}
 	}
@@ -407,6 +443,7 @@ ticket_new(struct l32_filter *f, long lineno, const char *s, size_t n)
 	else
 		f->head = t;
 	f->tail = t;
+	f->n_queued++;
 	return t;
 }
 
@@ -647,8 +684,10 @@ run_file(struct l32_filter *f, const char *path)
 	f->n_names++;
 	while (!stop_signal) {
 		/* Work on what is held rather than wait for input that is not
-		 * there yet, or when as many requests as allowed are running. */
-		if (f->n_held > 0 && (f->n_held >= max_held || !l32_linereader_ready(f->in))) {
+		 * there yet, or when as many requests as allowed are running,
+		 * or as many answers as allowed wait behind them. */
+		if (f->n_held > 0 && (f->n_held >= max_held || f->n_queued >= MAX_QUEUED ||
+		    f->pending_bytes >= MAX_PENDING_BYTES || !l32_linereader_ready(f->in))) {
 			if ((rc = step(f)) == -1)
 				break;
 			continue;
@@ -736,20 +775,26 @@ l32_json_get_int(json_t *obj, const char *key, long long lo, long long hi,
     long long *out, struct l32_err *err)
 {
 	json_t *v = json_object_get(obj, key);
+	long long i;
 	double d;
 
 	if (v == NULL || json_is_null(v))
 		return 0;
-	if (json_is_integer(v))
-		d = (double)json_integer_value(v);
-	else if (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v))
+	if (json_is_integer(v))  /* compared as an integer: a seed keeps all its digits */
+		i = json_integer_value(v);
+	else if (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v)) {
+		/* 1e3 is an integer; one outside long long cannot be converted */
 		d = json_real_value(v);
-	else
+		if (!(d >= -0x1p63 && d < 0x1p63))
+			return l32_err_param(err, L32_ERR_INVALID, key,
+			    "%s is %g; it must be between %lld and %lld", key, d, lo, hi);
+		i = (long long)d;
+	} else
 		return type_error(err, key, "an integer");
-	if (d < (double)lo || d > (double)hi)
+	if (i < lo || i > hi)
 		return l32_err_param(err, L32_ERR_INVALID, key,
-		    "%s is %.0f; it must be between %lld and %lld", key, d, lo, hi);
-	*out = (long long)d;
+		    "%s is %lld; it must be between %lld and %lld", key, i, lo, hi);
+	*out = i;
 	return 0;
 }
 

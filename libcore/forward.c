@@ -16,6 +16,7 @@
  *   logits = (rmsnorm(x) * output_norm) · Outputᵀ
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -52,7 +53,8 @@ struct l32_ctx {
 	int32_t dim, n_heads, n_kv_heads, head_dim, q_dim, kv_dim, ffn_dim, vocab;
 	struct l32_mm mm;
 	struct l32_kv kv;
-	struct l32_pool *pool;  /* n_threads threads for the per-row products */
+	struct l32_pool *pool;  /* threads for the per-row products and decode attention */
+	int n_threads;          /* p.n_threads, or the cores when that is 0 */
 
 	/* run state: one mapping, laid out by ctx_layout */
 	void *arena;
@@ -65,15 +67,16 @@ struct l32_ctx {
 	float *h1, *h3;   /* (n_batch, ffn_dim) gate and up projections */
 	float *rope_cos, *rope_sin; /* (n_batch, head_dim/2) per token */
 	float *qg, *og;   /* (n_batch, q_dim) queries / outputs of one sequence */
-	float *scores;    /* (ATT_QCHUNK, n_ctx) attention weights */
+	float *scores;    /* (max(ATT_QCHUNK, n_threads), n_ctx) attention weights */
 	float *kw, *vw;   /* (n_ctx, kv_dim) a sequence's f16 K/V widened; kv_f16 only */
-	float *kvrow;     /* (head_dim) one f16 K/V row widened */
+	float *kvrow;     /* (n_threads, head_dim) one f16 K/V row widened, per thread */
 	float *xo;        /* (n_batch, dim) final normalized states of output tokens */
 	float *logits;    /* (n_batch, vocab) */
 	struct slot *slots;   /* (n_batch) batch tokens grouped by seq, by pos */
 	struct group *groups; /* (n_batch) */
 	int32_t *next_pos;    /* (n_seq) batch check: next position per sequence */
 	int32_t *gpos;        /* (n_batch) positions of one sequence's tokens */
+	int32_t *att1;        /* (n_batch) slots whose attention runs query by query */
 	int32_t *logit_row;   /* (n_batch) row in logits, or -1 */
 	int32_t *embd_row;    /* (n_batch) row in xo, or -1 */
 	int32_t n_last;       /* tokens of the last decoded batch */
@@ -120,16 +123,17 @@ ctx_layout(struct l32_ctx *c, char *base)
 	TAKE(rope_sin, nb * (c->head_dim / 2));
 	TAKE(qg, nb * c->q_dim);
 	TAKE(og, nb * c->q_dim);
-	TAKE(scores, ATT_QCHUNK * nctx);
+	TAKE(scores, (size_t)(c->n_threads > ATT_QCHUNK ? c->n_threads : ATT_QCHUNK) * nctx);
 	TAKE(kw, c->p.kv_f16 ? nctx * c->kv_dim : 0);
 	TAKE(vw, c->p.kv_f16 ? nctx * c->kv_dim : 0);
-	TAKE(kvrow, c->head_dim);
+	TAKE(kvrow, (size_t)c->n_threads * c->head_dim);
 	TAKE(xo, nb * c->dim);
 	TAKE(logits, nb * c->vocab);
 	TAKE(slots, nb);
 	TAKE(groups, nb);
 	TAKE(next_pos, c->p.n_seq);
 	TAKE(gpos, nb);
+	TAKE(att1, nb);
 	TAKE(logit_row, nb);
 	TAKE(embd_row, nb);
 #undef TAKE
@@ -274,7 +278,6 @@ l32_ctx_new(struct l32_model *m, const struct l32_ctx_params *p,
 	struct l32_ctx *c;
 	size_t kv_bytes;
 	long ncpu;
-	int nt;
 
 	/* the fastest kernels this CPU runs, or those L32_ISA names */
 	if (l32_kernels_init(err) < 0 || check_params(hp, p, err) < 0 ||
@@ -295,6 +298,9 @@ l32_ctx_new(struct l32_model *m, const struct l32_ctx_params *p,
 	c->kv_dim = hp->n_kv_heads * hp->head_dim;
 	c->ffn_dim = hp->ffn_dim;
 	c->vocab = hp->vocab;
+
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	c->n_threads = p->n_threads > 0 ? p->n_threads : (ncpu > 0 ? (int)ncpu : 1);
 
 	/* the whole figure is checked before anything is mapped */
 	kv_bytes = l32_kv_bytes(hp->n_layers, p->n_seq, p->n_ctx, c->kv_dim, p->kv_f16);
@@ -323,16 +329,14 @@ l32_ctx_new(struct l32_model *m, const struct l32_ctx_params *p,
 	 * other tokens; only prompts go to BLIS. */
 	if (c->mm.gemm_min <= p->n_seq)
 		c->mm.gemm_min = p->n_seq + 1;
-	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	nt = p->n_threads > 0 ? p->n_threads : (ncpu > 0 ? (int)ncpu : 1);
-	/* the pool splits the per-row products, BLIS the GEMMs, never both
-	 * at once */
-	if ((c->pool = l32_pool_new(nt, err)) == NULL) {
+	/* the pool splits the per-row products and single-query attention,
+	 * BLIS the GEMMs, never both at once */
+	if ((c->pool = l32_pool_new(c->n_threads, err)) == NULL) {
 		l32_ctx_free(c);
 		return NULL;
 	}
 	c->mm.pool = c->pool;
-	l32_matmul_set_threads(nt);
+	l32_matmul_set_threads(c->n_threads);
 	return c;
 }
 
@@ -562,39 +566,69 @@ kv_row(const struct l32_kv *kv, const void *block, int32_t t, int32_t off,
 	return tmp;
 }
 
-/* Attention of one query token at position pos over its sequence's cache
- * (positions 0..pos), reading K/V in place.
- *   q, out: (q_dim); s: (pos + 1) scratch */
+typedef float v4f __attribute__((vector_size(16)));
+
+/* One head of one query: o_h = softmax(q_h · K_g[0..pos]ᵀ / sqrt(hd)) ·
+ * V_g[0..pos], K_g and V_g the head's KV head at offset off of each cache
+ * row.  s (n_ctx) and tmp (head_dim) are the calling thread's scratch. */
 static void
-attend_one(struct l32_ctx *c, const void *K, const void *V, const float *q,
-    int32_t pos, float *out, float *s)
+attend_head(const struct l32_ctx *c, const void *K, const void *V,
+    const float *qh, int32_t pos, int32_t off, float *oh, float *s, float *tmp)
 {
-	int32_t hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
+	l32_dot_fn dot = l32_kernels_get(L32_TYPE_F32)->dot;
+	int32_t hd = c->head_dim;
 	float scale = 1.0f / sqrtf((float)hd);
 
-	for (int32_t h = 0; h < c->n_heads; h++) {
-		const float *qh = q + (size_t)h * hd;
-		float *oh = out + (size_t)h * hd;
-		int32_t off = (h / group) * hd;    /* the KV head of this head */
+	for (int32_t t = 0; t <= pos; t++)
+		s[t] = dot(kv_row(&c->kv, K, t, off, hd, tmp), qh, hd) * scale;
+	softmax(s, pos + 1);
+	memset(oh, 0, (size_t)hd * sizeof(float));
+	for (int32_t t = 0; t <= pos; t++) {
+		const float *vt = kv_row(&c->kv, V, t, off, hd, tmp);
+		float w = s[t];
+		int32_t d = 0;
 
-		/* s = q_h · K_g[0..pos]ᵀ / sqrt(hd), softmax */
-		for (int32_t t = 0; t <= pos; t++) {
-			const float *kt = kv_row(&c->kv, K, t, off, hd, c->kvrow);
-			float dot = 0.0f;
+		/* oh += w vt, four lanes at a time (SSE on any x86-64) */
+		for (; d + 4 <= hd; d += 4) {
+			v4f o, v;
 
-			for (int32_t d = 0; d < hd; d++)
-				dot += qh[d] * kt[d];
-			s[t] = dot * scale;
+			memcpy(&o, oh + d, sizeof(o));
+			memcpy(&v, vt + d, sizeof(v));
+			o += w * v;
+			memcpy(oh + d, &o, sizeof(o));
 		}
-		softmax(s, pos + 1);
-		/* o_h = s · V_g[0..pos] */
-		memset(oh, 0, (size_t)hd * sizeof(float));
-		for (int32_t t = 0; t <= pos; t++) {
-			const float *vt = kv_row(&c->kv, V, t, off, hd, c->kvrow);
+		for (; d < hd; d++)
+			oh[d] += w * vt[d];
+	}
+}
 
-			for (int32_t d = 0; d < hd; d++)
-				oh[d] += s[t] * vt[d];
-		}
+/* The single queries of a batch (decode steps), one (query, head) pair at
+ * a time over the threads. */
+struct att_job {
+	struct l32_ctx *c;
+	int32_t layer, n;     /* queries: slots c->att1[0..n) */
+	atomic_int next;
+};
+
+static void
+att_run(void *arg, int ith, int nth)
+{
+	struct att_job *j = arg;
+	struct l32_ctx *c = j->c;
+	int32_t hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
+	float *s = c->scores + (size_t)ith * (size_t)c->p.n_ctx;
+	float *tmp = c->kvrow + (size_t)ith * (size_t)hd;
+	int i;
+
+	(void)nth;
+	while ((i = atomic_fetch_add(&j->next, 1)) < j->n * c->n_heads) {
+		const struct slot *sl = &c->slots[c->att1[i / c->n_heads]];
+		int32_t h = i % c->n_heads;
+		size_t qo = (size_t)sl->idx * c->q_dim + (size_t)h * hd;
+
+		attend_head(c, l32_kv_block(&c->kv, j->layer, sl->seq, 0),
+		    l32_kv_block(&c->kv, j->layer, sl->seq, 1), c->q + qo, sl->pos,
+		    (h / group) * hd, c->att + qo, s, tmp);
 	}
 }
 
@@ -637,8 +671,8 @@ attend_gemm(struct l32_ctx *c, const float *K, const float *V, const float *q,
 	}
 }
 
-/* Attention of the batch tokens of one sequence; their K/V are already in
- * the cache. */
+/* Attention of a run of at least ATT_GEMM_MIN batch tokens of one
+ * sequence, on BLIS; their K/V are already in the cache. */
 static void
 attend_group(struct l32_ctx *c, int32_t layer, const struct group *g)
 {
@@ -648,13 +682,6 @@ attend_group(struct l32_ctx *c, int32_t layer, const struct group *g)
 	int32_t *pos = c->gpos;
 	int32_t L;
 
-	if (g->n < ATT_GEMM_MIN) {
-		for (int32_t j = 0; j < g->n; j++)
-			attend_one(c, K, V, c->q + (size_t)sl[j].idx * c->q_dim,
-			    sl[j].pos, c->att + (size_t)sl[j].idx * c->q_dim,
-			    c->scores);
-		return;
-	}
 	/* gather the queries, widen an f16 cache, scatter the outputs */
 	for (int32_t j = 0; j < g->n; j++) {
 		memcpy(c->qg + (size_t)j * c->q_dim, c->q + (size_t)sl[j].idx * c->q_dim,
@@ -682,7 +709,7 @@ attention_block(struct l32_ctx *c, const struct l32_batch *b, int32_t layer,
     int32_t n_groups, struct l32_err *err)
 {
 	const struct l32_layer *L = &c->m->w.layers[layer];
-	int32_t n = b->n, half = c->head_dim / 2;
+	int32_t n = b->n, half = c->head_dim / 2, n1;
 	int halves = c->m->w.rope_halves;
 
 	rmsnorm(c->xn, c->x, L->attn_norm, n, c->dim, c->m->hp.norm_eps);
@@ -702,9 +729,24 @@ attention_block(struct l32_ctx *c, const struct l32_batch *b, int32_t layer,
 		l32_kv_store(&c->kv, layer, b->seq[i], b->pos[i],
 		    c->k + (size_t)i * c->kv_dim, c->v + (size_t)i * c->kv_dim);
 	}
-	/* att (n, q_dim) */
-	for (int32_t g = 0; g < n_groups; g++)
-		attend_group(c, layer, &c->groups[g]);
+	/* att (n, q_dim): a sequence's run of queries on BLIS, single
+	 * queries (decode) over the threads */
+	n1 = 0;
+	for (int32_t g = 0; g < n_groups; g++) {
+		const struct group *gr = &c->groups[g];
+
+		if (gr->n >= ATT_GEMM_MIN)
+			attend_group(c, layer, gr);
+		else
+			for (int32_t j = 0; j < gr->n; j++)
+				c->att1[n1++] = gr->first + j;
+	}
+	if (n1 > 0) {
+		struct att_job j = { c, layer, n1, 0 };
+
+		atomic_init(&j.next, 0);
+		l32_pool_run(c->pool, att_run, &j);
+	}
 	/* xn (n, dim) = att · Woᵀ */
 	if (l32_matmul(&L->wo, c->att, n, c->xn, &c->mm, err) < 0)
 		return -1;

@@ -41,8 +41,8 @@ ks_hsum(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
-/* Bytes ahead of its use that a weight row is prefetched (measured best
- * of 256..2048 on Zen 4). */
+/* Bytes ahead of its use that a weight row is prefetched (the best of
+ * 256..2048 measured on a Zen 4 VM). */
 #define KS_PREFETCH 512
 
 /* Asks for a block's bytes KS_PREFETCH ahead: rows are read as several
@@ -456,10 +456,10 @@ ks_qk(int type)
 	    256 : 32;
 }
 
-/* Rows r .. r+R-1 with tokens t0 .. t0+T-1, whole rows. */
+/* Rows r, r + rs, .. r + (R-1) rs with tokens t0 .. t0+T-1, whole rows. */
 KS_INLINE void
 ks_pass(int type, const int R, const int T, const struct l32_tensor *w, int64_t r,
-    const struct l32_xq *xv, int64_t t0, float *y, int64_t ldy)
+    int64_t rs, const struct l32_xq *xv, int64_t t0, float *y, int64_t ldy)
 {
 	const uint8_t *wr[4];
 	__m256 acc[4][4];
@@ -467,7 +467,7 @@ ks_pass(int type, const int R, const int T, const struct l32_tensor *w, int64_t 
 
 #pragma GCC unroll 4
 	for (int i = 0; i < R; i++) {
-		wr[i] = (const uint8_t *)w->data + (size_t)(r + i) * w->row_bytes;
+		wr[i] = (const uint8_t *)w->data + (size_t)(r + i * rs) * w->row_bytes;
 #pragma GCC unroll 4
 		for (int t = 0; t < T; t++) {
 			acc[i][t] = _mm256_setzero_ps();
@@ -479,36 +479,47 @@ ks_pass(int type, const int R, const int T, const struct l32_tensor *w, int64_t 
 	for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
 		for (int t = 0; t < T; t++)
-			y[(t0 + t) * ldy + r + i] = ks_hsum(acc[i][t]) + macc[i][t];
+			y[(t0 + t) * ldy + r + i * rs] = ks_hsum(acc[i][t]) + macc[i][t];
 }
 
 /* One token: 4 rows a pass, so each activation load serves 4 rows.  More:
- * one row a pass for up to 4 tokens, so a row is unpacked once for them. */
+ * one row a pass for up to 4 tokens, so a row is unpacked once for them,
+ * each row taking all the tokens while it is in L1 (the weights are read
+ * from memory once whatever the number of tokens). */
 KS_INLINE void
 ks_rows_xq(int type, enum l32_xq_kind kind, const struct l32_tensor *w,
     int64_t r0, int64_t r1, const void *xp, int64_t n, float *y, int64_t ldy)
 {
 	size_t xs = l32_xq_bytes(kind, w->cols);
 	struct l32_xq xv[4];
+	int64_t r = r0;
 
-	for (int64_t t0 = 0; t0 < n; t0 += 4) {
-		int nt = n - t0 < 4 ? (int)(n - t0) : 4;
-		int64_t r = r0;
+	if (n == 1) {
+		/* the 4 rows of a pass from the 4 quarters of the range: 4
+		 * long sequential streams for the prefetchers */
+		int64_t q = (r1 - r0) / 4;
 
-		for (int t = 0; t < nt; t++)
-			l32_xq_view(kind, (const char *)xp + (size_t)(t0 + t) * xs,
-			    w->cols, &xv[t]);
-		if (nt == 1)
-			for (; r + 4 <= r1; r += 4)
-				ks_pass(type, 4, 1, w, r, xv, t0, y, ldy);
-		for (; r < r1; r++)
-			switch (nt) {
-			case 1: ks_pass(type, 1, 1, w, r, xv, t0, y, ldy); break;
-			case 2: ks_pass(type, 1, 2, w, r, xv, t0, y, ldy); break;
-			case 3: ks_pass(type, 1, 3, w, r, xv, t0, y, ldy); break;
-			default: ks_pass(type, 1, 4, w, r, xv, t0, y, ldy); break;
-			}
+		l32_xq_view(kind, xp, w->cols, &xv[0]);
+		for (int64_t k = 0; k < q; k++)
+			ks_pass(type, 4, 1, w, r0 + k, q, xv, 0, y, ldy);
+		for (r = r0 + 4 * q; r < r1; r++)
+			ks_pass(type, 1, 1, w, r, 1, xv, 0, y, ldy);
+		return;
 	}
+	for (; r < r1; r++)
+		for (int64_t t0 = 0; t0 < n; t0 += 4) {
+			int nt = n - t0 < 4 ? (int)(n - t0) : 4;
+
+			for (int t = 0; t < nt; t++)
+				l32_xq_view(kind, (const char *)xp + (size_t)(t0 + t) * xs,
+				    w->cols, &xv[t]);
+			switch (nt) {
+			case 1: ks_pass(type, 1, 1, w, r, 1, xv, t0, y, ldy); break;
+			case 2: ks_pass(type, 1, 2, w, r, 1, xv, t0, y, ldy); break;
+			case 3: ks_pass(type, 1, 3, w, r, 1, xv, t0, y, ldy); break;
+			default: ks_pass(type, 1, 4, w, r, 1, xv, t0, y, ldy); break;
+			}
+		}
 }
 
 /* One row with f32 x, quantized KS_CHUNK values at a time into the same
@@ -686,25 +697,29 @@ ks_pass_plain(int type, const int R, const int T, const struct l32_tensor *w,
 			y[(t0 + t) * ldy + r + i] = out[i][t];
 }
 
+/* As ks_rows_xq: 4 rows a pass for one token, one row for up to 4 tokens
+ * otherwise, each row taking all the tokens in turn. */
 KS_INLINE void
 ks_rows_plain(int type, const struct l32_tensor *w, int64_t r0, int64_t r1,
     const float *x, int64_t n, float *y, int64_t ldy)
 {
-	for (int64_t t0 = 0; t0 < n; t0 += 4) {
-		int nt = n - t0 < 4 ? (int)(n - t0) : 4;
-		int64_t r = r0;
+	int64_t r = r0;
 
-		if (nt == 1)
-			for (; r + 4 <= r1; r += 4)
-				ks_pass_plain(type, 4, 1, w, r, x, t0, y, ldy);
+	if (n == 1) {
+		for (; r + 4 <= r1; r += 4)
+			ks_pass_plain(type, 4, 1, w, r, x, 0, y, ldy);
 		for (; r < r1; r++)
-			switch (nt) {
+			ks_pass_plain(type, 1, 1, w, r, x, 0, y, ldy);
+		return;
+	}
+	for (; r < r1; r++)
+		for (int64_t t0 = 0; t0 < n; t0 += 4)
+			switch (n - t0 < 4 ? n - t0 : 4) {
 			case 1: ks_pass_plain(type, 1, 1, w, r, x, t0, y, ldy); break;
 			case 2: ks_pass_plain(type, 1, 2, w, r, x, t0, y, ldy); break;
 			case 3: ks_pass_plain(type, 1, 3, w, r, x, t0, y, ldy); break;
 			default: ks_pass_plain(type, 1, 4, w, r, x, t0, y, ldy); break;
 			}
-	}
 }
 
 #define KS_PLAIN_KERNELS(t, TYPE)					\

@@ -27,6 +27,11 @@
 #define PANEL_MAX_ROWS 256
 /* Tokens from which widening rows for BLIS beats per-row dot products. */
 #define GEMM_MIN_TOKENS 8
+/* The fewest rows a thread claims at a time (a multiple of the kernels'
+ * 4-row tile), and the most bytes: long enough for the kernels to stream,
+ * short enough that the threads finish together. */
+#define CHUNK_MIN 16
+#define CHUNK_MAX_BYTES (256 * 1024)
 
 /* ------------------------------------------------------------ kernel table */
 
@@ -194,33 +199,45 @@ gemm_abt(int64_t m, int64_t nc, int64_t k, const float *a, const float *b,
 
 /* ------------------------------------------------- rows over the threads */
 
-/* A per-row product: rows claimed CHUNK at a time. */
+/* A per-row product. */
 struct rows_job {
 	const struct l32_tensor *w;
 	const struct l32_kernels *k;
 	const float *x;    /* (n, cols), or NULL when xq is used */
 	const char *xq;    /* n quantized tokens, xq_stride apart */
 	size_t xq_stride;
-	int64_t n, chunk;
+	int64_t n;
 	float *y;          /* (n, rows) */
-	atomic_llong next;
+	atomic_llong next; /* the first row not yet claimed */
 };
 
+/* Rows are claimed in chunks of a share of what is left, at most
+ * CHUNK_MAX_BYTES, so they shrink towards the end and a thread slowed by
+ * a busy core holds up the others little. */
 static void
 rows_run(void *arg, int ith, int nth)
 {
 	struct rows_job *j = arg;
-	int64_t rows = j->w->rows, r0;
+	int64_t rows = j->w->rows;
+	long long r0 = atomic_load(&j->next), c;
+	long long cmax = (long long)(CHUNK_MAX_BYTES / j->w->row_bytes);
 
 	(void)ith;
-	(void)nth;
-	while ((r0 = atomic_fetch_add(&j->next, j->chunk)) < rows) {
-		int64_t r1 = rows - r0 < j->chunk ? rows : r0 + j->chunk;
-
+	for (;;) {
+		do {
+			if (r0 >= rows)
+				return;
+			c = (rows - r0) / (2 * nth);
+			c = c > cmax ? cmax : c;
+			c = c < CHUNK_MIN ? CHUNK_MIN : (c + 3) & ~3LL;
+		} while (!atomic_compare_exchange_weak(&j->next, &r0, r0 + c));
+		if (c > rows - r0)
+			c = rows - r0;
 		if (j->xq != NULL)
-			j->k->rows_xq(j->w, r0, r1, j->xq, j->n, j->y, rows);
+			j->k->rows_xq(j->w, r0, r0 + c, j->xq, j->n, j->y, rows);
 		else
-			j->k->rows(j->w, r0, r1, j->x, j->n, j->y, rows);
+			j->k->rows(j->w, r0, r0 + c, j->x, j->n, j->y, rows);
+		r0 = atomic_load(&j->next);
 	}
 }
 
@@ -235,27 +252,12 @@ quantize_run(void *arg, int ith, int nth)
 		j->k->quantize(j->x + t * cols, cols, (char *)j->xq + (size_t)t * j->xq_stride);
 }
 
-/* Rows per claim: several claims per thread so the threads even out,
- * a multiple of 4 (the kernels' row tile), not so few that claiming
- * costs. */
-static int64_t
-rows_chunk(int64_t rows, int nth)
-{
-	int64_t c = rows / ((int64_t)nth * 8);
-
-	if (c < 16)
-		c = 16;
-	if (c > 256)
-		c = 256;
-	return (c + 3) & ~(int64_t)3;
-}
-
 static int
 matmul_rows(const struct l32_tensor *w, const struct l32_kernels *k,
     const float *x, int64_t n, float *y, struct l32_mm *mm, struct l32_err *err)
 {
 	int nth = l32_pool_threads(mm->pool);
-	struct rows_job j = { w, k, x, NULL, 0, n, rows_chunk(w->rows, nth), y, 0 };
+	struct rows_job j = { w, k, x, NULL, 0, n, y, 0 };
 
 	if (k->rows_xq != NULL) {
 		size_t need;

@@ -3,14 +3,15 @@
  *
  *   y[n, w->rows] = x[n, w->cols] · Wᵀ
  *
- * Few tokens (decode): dot products of each stored row with each token,
- * straight from the mapping, through the per-type kernel table.  Many
- * tokens (prefill, batches): a panel of weight rows at a time is widened to
- * f32 and multiplied on BLIS; F32 weights go to BLIS as they are.
+ * Few tokens (decode, up to the context's n_seq): dot products of each
+ * stored row with each token, straight from the mapping, through the
+ * per-type kernel table, the rows split over the context's threads.  Many
+ * tokens (prefill): a panel of weight rows at a time is widened to f32 and
+ * multiplied on BLIS; F32 weights go to BLIS as they are.
  *
- * The kernel table starts with quant.c's scalar reference code; faster
- * kernels for a type (vectorised, or splitting rows over threads) replace
- * its entries through l32_kernels_set, and callers do not change.
+ * The kernel table starts with quant.c's scalar reference code;
+ * l32_kernels_init (kernels.h) replaces its entries with the vectorised
+ * kernels of the CPU through l32_kernels_set, and callers do not change.
  */
 #ifndef L32_MATMUL_H
 #define L32_MATMUL_H

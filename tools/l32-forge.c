@@ -446,6 +446,17 @@ encode_row(enum l32_type type, const float *x, int64_t n, uint8_t *out)
 
 /* ------------------------------------------------------------- output */
 
+/* The file being written, removed if the program exits before it is
+ * complete. */
+static char *partial;
+
+static void
+remove_partial(void)
+{
+	if (partial != NULL)
+		unlink(partial);
+}
+
 static void
 put(struct forge *fg, const void *p, size_t n)
 {
@@ -508,6 +519,7 @@ open_out(struct forge *fg, const char *path)
 		err(3, NULL);
 	if ((fg->f = fopen(fg->tmp, "wb")) == NULL)
 		err(3, "%s", fg->tmp);
+	partial = fg->tmp;
 	setvbuf(fg->f, NULL, _IOFBF, 1 << 20);
 	fg->done = 0;
 	fg->last_step = -1;
@@ -520,6 +532,7 @@ close_out(struct forge *fg, const char *path)
 		err(3, "%s", fg->tmp);
 	if (rename(fg->tmp, path) == -1)
 		err(3, "rename %s to %s", fg->tmp, path);
+	partial = NULL;
 	if (fg->progress == 1 && fg->total > 0)
 		fputc('\n', stderr);
 	free(fg->tmp);
@@ -652,7 +665,8 @@ write_gguf(struct forge *fg)
 
 	if (l32_mapfile_open(fg->vocab, &map, &e) == -1 ||
 	    (voc = l32_gguf_parse(map.addr, map.len, fg->vocab, &e)) == NULL)
-		errx(3, "vocabulary: %s", e.msg);
+		errx(3, "the tokenizer metadata (--vocab, default from $L32_SHARED): %s",
+		    e.msg);
 	if ((w = ggufw_new()) == NULL)
 		err(3, NULL);
 	gguf_metadata(fg, w, voc);
@@ -802,6 +816,9 @@ write_hf(struct forge *fg)
 	struct stw *w;
 	char *path;
 
+	if (access(fg->tokenizer, R_OK) == -1)
+		err(3, "the tokenizer (--tokenizer, default from $L32_SHARED): %s",
+		    fg->tokenizer);
 	if (mkdir(fg->out, 0777) == -1 && errno != EEXIST)
 		err(3, "%s", fg->out);
 	if ((w = stw_new()) == NULL || stw_meta(w, "format", "pt") == -1)
@@ -925,6 +942,7 @@ main(int argc, char **argv)
 
 	if ((fg.t = calloc(MAX_TENSORS, sizeof(*fg.t))) == NULL)
 		err(3, NULL);
+	atexit(remove_partial);
 	rope_divisors(fg.cfg->head_dim, fg.rope_freqs);
 	if (fg.layout == LAYOUT_GGUF)
 		plan_gguf(&fg);

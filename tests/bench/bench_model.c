@@ -3,7 +3,7 @@
  *
  *   load time (l32_model_open: map and check the file)
  *   time to first token: a 128-token prompt right after loading
- *   prefill tok/s of 128 and 512-token prompts
+ *   prefill tok/s of 128 and 512-token prompts (the best of two runs)
  *   decode tok/s: 64 tokens one at a time after a 128-token prompt, and
  *     that speed as a fraction of the bandwidth limit: the bytes of weights
  *     a token reads (every matrix, the output projection included) divided
@@ -205,18 +205,26 @@ prefill(struct l32_ctx *c, const int32_t *ids, int32_t n)
 	return t0;
 }
 
+/* Prefill tok/s of an n-token prompt: the best of two runs, each on a
+ * fresh context. */
 static double
 prefill_rate(struct l32_model *m, int32_t n, int threads)
 {
 	int32_t *ids = malloc((size_t)n * sizeof(int32_t));
-	struct l32_ctx *c = context(m, n, n, threads);
-	double t;
+	double best = 0.0;
 
+	if (ids == NULL)
+		err(3, NULL);
 	prompt_ids(ids, n, 1);
-	t = prefill(c, ids, n);
-	l32_ctx_free(c);
+	for (int rep = 0; rep < 2; rep++) {
+		struct l32_ctx *c = context(m, n, n, threads);
+		double t = prefill(c, ids, n);
+
+		best = n / t > best ? n / t : best;
+		l32_ctx_free(c);
+	}
 	free(ids);
-	return n / t;
+	return best;
 }
 
 static int32_t
@@ -306,9 +314,13 @@ batch_rate(struct l32_model *m, int n, int threads)
 			errx(3, "%s", e.msg);
 	}
 	t0 = now();
-	while (l32_engine_busy(eng))
-		if (l32_engine_step(eng, &e) == -1)
+	for (int live = 1; live;) {
+		live = 0;
+		for (int i = 0; i < n; i++)
+			live |= !l32_job_done(jobs[i]);
+		if (live && l32_engine_step(eng, &e) == -1)
 			errx(3, "%s", e.msg);
+	}
 	t0 = now() - t0;
 	for (int i = 0; i < n; i++) {
 		made += ch[i].ids.n;

@@ -21,6 +21,7 @@
 #include "matmul.h"
 #include "pool.h"
 #include "quant.h"
+#include "recipe.h"
 
 static const enum l32_type types[] = {
 	L32_TYPE_F32, L32_TYPE_F16, L32_TYPE_BF16, L32_TYPE_Q8_0, L32_TYPE_Q4_0,
@@ -437,6 +438,17 @@ START_TEST(test_paths_agree)
 			mag += fabs((double)wd[i] * x[i]);
 		ck_assert_msg(fabs(a - b) <= 2e-5 * mag, "%s: %s %.9g, portable %.9g",
 		    tname(type), l32_isa_name(isa), (double)a, (double)b);
+		/* AVX-512 runs the AVX2 code with vpdpbusd for the byte
+		 * products, which never saturate there: the same bits */
+		if (isa == L32_ISA_AVX512) {
+			struct l32_kernel_set k2;
+			float c;
+
+			ck_assert_int_eq(l32_kernels_for(L32_ISA_AVX2, type, &k2), 0);
+			c = k2.dot(w + r * rb, x, cols);
+			ck_assert_msg(memcmp(&a, &c, sizeof(a)) == 0, "%s: avx512 %.9g, avx2 %.9g",
+			    tname(type), (double)a, (double)c);
+		}
 	}
 	free(wd);
 	free(x);
@@ -506,6 +518,8 @@ START_TEST(test_kernels_init)
 		ck_assert(l32_kernels_get(types[i])->dot == ks.dot);
 		ck_assert(l32_kernels_get(types[i])->rows == ks.rows);
 		ck_assert(l32_kernels_get(types[i])->dequant == ks.dequant);
+		ck_assert(l32_kernels_get(types[i])->rows_xq == ks.rows_xq);
+		ck_assert_int_eq(l32_kernels_get(types[i])->xq, (int)ks.xq);
 	}
 	/* a second call gives the first outcome */
 	ck_assert_int_eq(l32_kernels_init(&err), 0);
@@ -644,6 +658,96 @@ START_TEST(test_pool_rows_identical)
 }
 END_TEST
 
+/* ---------------------------------------------------------- batch invariance */
+
+#define INV_SEQ 4
+#define INV_STEPS 3
+
+/* Logits of INV_STEPS decode steps of INV_SEQ sequences (after a prompt
+ * each, prefilled alone) on a context of n_threads threads; mode 0 steps
+ * each sequence alone, 1 all in one batch, 2 in a batch of three then one,
+ * in another order.  out: (INV_STEPS, INV_SEQ, vocab). */
+static void
+decode_steps(struct l32_model *m, int n_threads, int mode, float *out)
+{
+	static const int32_t order[INV_SEQ] = { 2, 0, 3, 1 };
+	int32_t vocab = l32_model_hparams(m)->vocab;
+	struct l32_ctx_params p;
+	struct l32_ctx *c;
+	struct l32_err err;
+
+	l32_ctx_params_init(&p);
+	p.n_ctx = 32;
+	p.n_seq = INV_SEQ;
+	p.n_batch = 8;
+	p.n_threads = n_threads;
+	c = l32_ctx_new(m, &p, &err);
+	ck_assert_msg(c != NULL, "l32_ctx_new: %s", err.msg);
+	for (int32_t s = 0; s < INV_SEQ; s++) {
+		int32_t tok[4] = { 128000, 100 + 7 * s, 2000 + s, 300 + 3 * s };
+		int32_t pos[4] = { 0, 1, 2, 3 }, seq[4] = { s, s, s, s };
+		struct l32_batch b = { 4, tok, pos, seq, NULL };
+
+		ck_assert_msg(l32_ctx_decode(c, &b, &err) == 0, "%s", err.msg);
+	}
+	for (int32_t step = 0; step < INV_STEPS; step++) {
+		int32_t tok[INV_SEQ], pos[INV_SEQ], seq[INV_SEQ];
+		uint8_t outf[INV_SEQ];
+		int32_t done = 0;
+
+		while (done < INV_SEQ) {
+			int32_t n = mode == 0 ? 1 : mode == 1 ? INV_SEQ : done == 0 ? 3 : 1;
+			struct l32_batch b = { n, tok, pos, seq, outf };
+
+			for (int32_t i = 0; i < n; i++) {
+				int32_t s = mode == 2 ? order[done + i] : done + i;
+
+				tok[i] = 1000 + 10 * step + s;
+				pos[i] = 4 + step;
+				seq[i] = s;
+				outf[i] = L32_OUT_LOGITS;
+			}
+			ck_assert_msg(l32_ctx_decode(c, &b, &err) == 0, "%s", err.msg);
+			for (int32_t i = 0; i < n; i++)
+				memcpy(out + ((size_t)step * INV_SEQ + (size_t)seq[i]) * (size_t)vocab,
+				    l32_ctx_logits(c, i), (size_t)vocab * sizeof(float));
+			done += n;
+		}
+	}
+	l32_ctx_free(c);
+}
+
+/* A sequence's logits are the same bits alone, in a batch of any size and
+ * order, and on any number of threads, with the fast kernels the context
+ * installs (8-bit activations included). */
+START_TEST(test_batch_invariance)
+{
+	static const enum l32_type mt[] = { L32_TYPE_Q8_0, L32_TYPE_Q4_0, L32_TYPE_F32 };
+	struct l32_err err;
+	struct l32_model *m = l32_recipe_model("tiny", mt[_i], 0, &err);
+	size_t n;
+	float *ref, *got;
+
+	ck_assert_msg(m != NULL, "recipe model: %s", err.msg);
+	n = (size_t)INV_STEPS * INV_SEQ * (size_t)l32_model_hparams(m)->vocab;
+	ref = malloc(n * sizeof(float));
+	got = malloc(n * sizeof(float));
+	decode_steps(m, 1, 0, ref);
+	for (int threads = 1; threads <= 3; threads++)
+		for (int mode = 0; mode < 3; mode++) {
+			if (threads == 1 && mode == 0)
+				continue;
+			decode_steps(m, threads, mode, got);
+			ck_assert_msg(memcmp(ref, got, n * sizeof(float)) == 0,
+			    "%s: logits differ with %d threads, batch mode %d",
+			    tname(mt[_i]), threads, mode);
+		}
+	free(got);
+	free(ref);
+	l32_recipe_model_free(m);
+}
+END_TEST
+
 /* ------------------------------------------------------------------- main */
 
 static Suite *
@@ -673,6 +777,11 @@ kernels_suite(void)
 	tcase_add_test(tc, test_pool_after_sleep);
 	tcase_add_test(tc, test_pool_errors);
 	tcase_add_test(tc, test_pool_rows_identical);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("batch");
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, test_batch_invariance, 0, 3);
 	suite_add_tcase(s, tc);
 	return s;
 }

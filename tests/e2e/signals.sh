@@ -1,0 +1,174 @@
+#!/bin/sh
+# Signals and output faults, for every program, on an endless input:
+#   - `| head -1` ends quietly (SIGPIPE's default action, nothing on stderr);
+#   - output to /dev/full is a write error: one message, exit status 3;
+#   - SIGTERM or SIGINT in the middle of a stream (a streamed answer too)
+#     leaves only whole lines on stdout and exits with status 4;
+#   - a program waiting for input stops at once on SIGINT, exit status 4;
+#   - no exit status is ever 255.
+#
+# Environment: L32_BIN (built programs), L32_SHARED (reference data).
+# Needs jq(1).  Prints one line per check, then "N passed, N failed".
+
+: "${L32_BIN:=bin}"
+: "${L32_SHARED:=../shared}"
+MODEL=$L32_SHARED/golden/tiny/llama32-tiny-s0-F32.gguf
+TOKFILE=$L32_SHARED/llama3/tokenizer.model
+
+if [ ! -f "$MODEL" ] || [ ! -f "$TOKFILE" ]; then
+	echo "signals.sh: reference data $MODEL or $TOKFILE is missing (set L32_SHARED)" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+if ! command -v jq >/dev/null 2>&1; then
+	echo "signals.sh: needs jq" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/l32-signals.XXXXXX") || exit 1
+pids=""
+cleanup() {
+	for p in $pids; do kill "$p" 2>/dev/null; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+unset L32_MODEL L32_DATE L32_CTX L32_THREADS L32_TOKENIZER
+export LC_ALL=C SOURCE_DATE_EPOCH=1700000000
+
+npass=0
+nfail=0
+ok() { npass=$((npass + 1)); echo "ok - $1"; }
+bad() { nfail=$((nfail + 1)); echo "FAIL - $1${2:+: $2}"; }
+
+# args PROG: the program's options; line PROG: a request it answers.
+args() {
+	case $1 in
+	tokenize) echo "--tokenizer $TOKFILE" ;;
+	*) echo "-m $MODEL -t 1 -c 256" ;;
+	esac
+}
+line() {
+	case $1 in
+	tokenize) echo '{"text": "The quick brown fox jumps over the lazy dog."}' ;;
+	embed) echo '{"input": "The quick brown fox jumps over the lazy dog."}' ;;
+	generate) echo '{"messages": [{"role": "user", "content": "Tell a story."}], "max_tokens": 4, "seed": 1}' ;;
+	stream) echo '{"messages": [{"role": "user", "content": "Tell a story."}], "max_tokens": 200, "seed": 1, "stream": true}' ;;
+	rewrite) echo '{"input": "the fox jumps", "task": "formal", "max_tokens": 4, "seed": 1}' ;;
+	summarize) echo '{"input": "The fox jumps over the dog.", "max_tokens": 4, "seed": 1}' ;;
+	esac
+}
+
+# whole FILE: stdout holds whole JSON lines only.
+whole() {
+	[ ! -s "$1" ] && return 0
+	[ "$(tail -c 1 "$1" | od -An -c | tr -d ' ')" = '\n' ] && jq -e -s 'all(.[]; type == "object")' "$1" >/dev/null 2>&1
+}
+
+# waitfor FILE: until FILE has a line, at most 20 s.
+waitfor() {
+	i=0
+	while [ ! -s "$1" ] && [ $i -lt 200 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+
+# stopped PID: waits for PID (at most 20 s; then kills it); leaves $rc.
+stopped() {
+	i=0
+	while kill -0 "$1" 2>/dev/null && [ $i -lt 200 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		kill -KILL "$1" 2>/dev/null
+		wait "$1"
+		rc=hung
+		return
+	fi
+	wait "$1"
+	rc=$?
+}
+
+for prog in tokenize embed generate rewrite summarize stream; do
+	bin=$L32_BIN/l32-$prog
+	[ $prog = stream ] && bin=$L32_BIN/l32-generate
+	if [ ! -x "$bin" ]; then
+		bad "$prog: built" "$bin is missing"
+		continue
+	fi
+	req=$(line $prog)
+	# shellcheck disable=SC2046
+	set -- $(args $prog)
+
+	# | head -1
+	if [ $prog != stream ]; then
+		{ yes "$req" | "$bin" "$@" 2>"$T/err"; echo $? >"$T/rc"; } | head -n 1 >"$T/out"
+		rc=$(cat "$T/rc")
+		if [ "$(wc -l <"$T/out")" -eq 1 ] && [ ! -s "$T/err" ] && { [ "$rc" -eq 141 ] || [ "$rc" -eq 0 ]; }; then
+			ok "$prog | head -1: quiet (exit $rc)"
+		else
+			bad "$prog | head -1: quiet" "exit $rc: $(head -c 300 "$T/err")"
+		fi
+
+		# /dev/full
+		yes "$req" | timeout 60 "$bin" "$@" >/dev/full 2>"$T/err"
+		rc=$?
+		if [ $rc -eq 3 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q stdout "$T/err"; then
+			ok "$prog >/dev/full: one message, exit 3"
+		else
+			bad "$prog >/dev/full: one message, exit 3" "exit $rc: $(head -c 300 "$T/err")"
+		fi
+	fi
+
+	# SIGTERM / SIGINT in the middle of an endless stream
+	for sig in TERM INT; do
+		rm -f "$T/fifo" "$T/out"
+		mkfifo "$T/fifo"
+		yes "$req" >"$T/fifo" &
+		ypid=$!
+		"$bin" "$@" <"$T/fifo" >"$T/out" 2>"$T/err" &
+		pid=$!
+		pids="$ypid $pid"
+		waitfor "$T/out"
+		sleep 0.3
+		kill -$sig $pid
+		stopped $pid
+		kill $ypid 2>/dev/null
+		wait $ypid 2>/dev/null
+		if [ "$rc" = 4 ] && [ -s "$T/out" ] && whole "$T/out"; then
+			ok "$prog: SIG$sig mid-stream: exit 4, $(wc -l <"$T/out") whole lines"
+		else
+			bad "$prog: SIG$sig mid-stream: exit 4, whole lines" \
+			    "exit $rc, last bytes $(tail -c 80 "$T/out"); $(head -c 300 "$T/err")"
+		fi
+	done
+
+	# SIGINT while waiting for input
+	if [ $prog != stream ]; then
+		rm -f "$T/fifo" "$T/out"
+		mkfifo "$T/fifo"
+		{ echo "$req"; exec sleep 30; } >"$T/fifo" &
+		ypid=$!
+		"$bin" "$@" <"$T/fifo" >"$T/out" 2>"$T/err" &
+		pid=$!
+		pids="$ypid $pid"
+		waitfor "$T/out"
+		sleep 0.2
+		kill -INT $pid
+		stopped $pid
+		kill $ypid 2>/dev/null
+		wait $ypid 2>/dev/null
+		if [ "$rc" = 4 ] && [ "$(wc -l <"$T/out")" -eq 1 ] && whole "$T/out"; then
+			ok "$prog: SIGINT while waiting for input: exit 4 after the answer"
+		else
+			bad "$prog: SIGINT while waiting for input: exit 4" "exit $rc: $(head -c 300 "$T/err")"
+		fi
+	fi
+	pids=""
+done
+
+echo "$npass passed, $nfail failed"
+[ $nfail -eq 0 ]
