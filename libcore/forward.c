@@ -755,6 +755,24 @@ attention_block(struct l32_ctx *c, const struct l32_batch *b, int32_t layer,
 	return 0;
 }
 
+/* h1 := silu(h1) * h3 over the threads (an expf per value: in decode
+ * the longest step between two products). */
+struct gate_job {
+	float *h1;
+	const float *h3;
+	size_t n;
+};
+
+static void
+gate_run(void *arg, int ith, int nth)
+{
+	struct gate_job *j = arg;
+	size_t a = j->n * (size_t)ith / (size_t)nth, b = j->n * (size_t)(ith + 1) / (size_t)nth;
+
+	for (size_t i = a; i < b; i++)
+		j->h1[i] = silu(j->h1[i]) * j->h3[i];
+}
+
 /* x += (silu(h·W1ᵀ) * (h·W3ᵀ)) · W2ᵀ with h = rmsnorm(x). */
 static int
 ffn_block(struct l32_ctx *c, int32_t n, int32_t layer, struct l32_err *err)
@@ -767,8 +785,7 @@ ffn_block(struct l32_ctx *c, int32_t n, int32_t layer, struct l32_err *err)
 	if (l32_matmul(&L->w1, c->xn, n, c->h1, &c->mm, err) < 0 ||
 	    l32_matmul(&L->w3, c->xn, n, c->h3, &c->mm, err) < 0)
 		return -1;
-	for (size_t i = 0; i < nh; i++)
-		c->h1[i] = silu(c->h1[i]) * c->h3[i];
+	l32_pool_run(c->pool, gate_run, &(struct gate_job){ c->h1, c->h3, nh });
 	/* xn (n, dim) = h1 · W2ᵀ */
 	if (l32_matmul(&L->w2, c->h1, n, c->xn, &c->mm, err) < 0)
 		return -1;
