@@ -745,7 +745,7 @@ attention_block(struct l32_ctx *c, const struct l32_batch *b, int32_t layer,
 		struct att_job j = { c, layer, n1, 0 };
 
 		atomic_init(&j.next, 0);
-		l32_pool_run(c->pool, att_run, &j);
+		l32_pool_share(c->pool, att_run, &j);
 	}
 	/* xn (n, dim) = att · Woᵀ */
 	if (l32_matmul(&L->wo, c->att, n, c->xn, &c->mm, err) < 0)
@@ -755,22 +755,31 @@ attention_block(struct l32_ctx *c, const struct l32_batch *b, int32_t layer,
 	return 0;
 }
 
-/* h1 := silu(h1) * h3 over the threads (an expf per value: in decode
- * the longest step between two products). */
+/* h1 := silu(h1) * h3 over the threads, GATE_CHUNK values a claim (an
+ * expf per value: in decode the longest step between two products). */
+#define GATE_CHUNK 1024
+
 struct gate_job {
 	float *h1;
 	const float *h3;
 	size_t n;
+	atomic_size_t next;
 };
 
 static void
 gate_run(void *arg, int ith, int nth)
 {
 	struct gate_job *j = arg;
-	size_t a = j->n * (size_t)ith / (size_t)nth, b = j->n * (size_t)(ith + 1) / (size_t)nth;
+	size_t a;
 
-	for (size_t i = a; i < b; i++)
-		j->h1[i] = silu(j->h1[i]) * j->h3[i];
+	(void)ith;
+	(void)nth;
+	while ((a = atomic_fetch_add(&j->next, GATE_CHUNK)) < j->n) {
+		size_t b = j->n - a < GATE_CHUNK ? j->n : a + GATE_CHUNK;
+
+		for (size_t i = a; i < b; i++)
+			j->h1[i] = silu(j->h1[i]) * j->h3[i];
+	}
 }
 
 /* x += (silu(h·W1ᵀ) * (h·W3ᵀ)) · W2ᵀ with h = rmsnorm(x). */
@@ -779,13 +788,15 @@ ffn_block(struct l32_ctx *c, int32_t n, int32_t layer, struct l32_err *err)
 {
 	const struct l32_layer *L = &c->m->w.layers[layer];
 	size_t nh = (size_t)n * c->ffn_dim;
+	struct gate_job gj = { c->h1, c->h3, nh, 0 };
 
 	rmsnorm(c->xn, c->x, L->ffn_norm, n, c->dim, c->m->hp.norm_eps);
 	/* h1, h3 (n, ffn_dim) */
 	if (l32_matmul(&L->w1, c->xn, n, c->h1, &c->mm, err) < 0 ||
 	    l32_matmul(&L->w3, c->xn, n, c->h3, &c->mm, err) < 0)
 		return -1;
-	l32_pool_run(c->pool, gate_run, &(struct gate_job){ c->h1, c->h3, nh });
+	atomic_init(&gj.next, 0);
+	l32_pool_share(c->pool, gate_run, &gj);
 	/* xn (n, dim) = h1 · W2ᵀ */
 	if (l32_matmul(&L->w2, c->h1, n, c->xn, &c->mm, err) < 0)
 		return -1;

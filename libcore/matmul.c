@@ -281,7 +281,7 @@ matmul_rows(const struct l32_tensor *w, const struct l32_kernels *k,
 			quantize_run(&j, 0, 1);
 	}
 	atomic_init(&j.next, 0);
-	l32_pool_run(mm->pool, rows_run, &j);
+	l32_pool_share(mm->pool, rows_run, &j);
 	return 0;
 }
 

@@ -3,9 +3,9 @@
  * parallel step (the rows of a matrix product, ...).
  *
  * Between jobs a worker spins for a few microseconds, then sleeps, so a
- * core shared with another busy process is handed back rather than burnt:
- * a job waits for a worker's wake-up, never for it to lose a time slice
- * to a spinning sibling.
+ * core shared with another busy process is handed back rather than burnt;
+ * when a shared core keeps making a worker late, the jobs run on the
+ * caller's thread alone for a while.
  */
 #ifndef L32_POOL_H
 #define L32_POOL_H
@@ -24,7 +24,17 @@ void l32_pool_free(struct l32_pool *p);
 int l32_pool_threads(const struct l32_pool *p);
 
 /* Runs fn(arg, ith, nth) on all threads and returns when every call has
- * returned.  Not reentrant: one job at a time, from one thread. */
+ * returned.  nth is the pool's size, or 1 while the workers keep losing
+ * their cores to other processes (then fn runs on the caller's thread
+ * alone).  Not reentrant: one job at a time, from one thread. */
 void l32_pool_run(struct l32_pool *p, l32_pool_fn fn, void *arg);
+
+/* The same for a job whose calls claim their work from a shared counter
+ * until none is left (any one call would do it all): fn runs on the
+ * caller's thread and on the workers that join before that call returns,
+ * and l32_pool_share returns when every call that started has returned.
+ * A worker that comes late (asleep, or its core taken by another
+ * process) is not waited for. */
+void l32_pool_share(struct l32_pool *p, l32_pool_fn fn, void *arg);
 
 #endif

@@ -528,10 +528,14 @@ END_TEST
 
 /* ------------------------------------------------------------------- pool */
 
+/* Calls of a job by ith, and the nth each saw. */
 struct count_job {
 	atomic_int calls[8];
-	atomic_int bad_nth;
-	int nth;
+	atomic_int bad;       /* calls with ith out of range or an unexpected nth */
+	int nth;              /* the pool's size */
+	int nth_seen;         /* nth of the current job (its share 0 sets it) */
+	int late_ith;         /* this share sleeps late_us in each job, or -1 */
+	int late_us;
 };
 
 static void
@@ -539,31 +543,82 @@ count_fn(void *arg, int ith, int nth)
 {
 	struct count_job *j = arg;
 
-	if (nth != j->nth || ith < 0 || ith >= nth)
-		atomic_fetch_add(&j->bad_nth, 1);
-	else
-		atomic_fetch_add(&j->calls[ith], 1);
+	if ((nth != j->nth && nth != 1) || ith < 0 || ith >= nth) {
+		atomic_fetch_add(&j->bad, 1);
+		return;
+	}
+	if (ith == 0)
+		j->nth_seen = nth;
+	atomic_fetch_add(&j->calls[ith], 1);
+	if (ith == j->late_ith) {
+		struct timespec ts = { 0, (long)j->late_us * 1000 };
+
+		nanosleep(&ts, NULL);
+	}
 }
 
+/* Each job runs once on each of its nth threads: all of the pool's, or
+ * the caller's alone (while workers are late, which a busy machine can
+ * cause here too). */
 START_TEST(test_pool_every_thread_once)
 {
 	for (int n = 1; n <= 4; n++) {
 		struct l32_err err;
 		struct l32_pool *p = l32_pool_new(n, &err);
 		struct count_job j;
-		int runs = 20000;
+		int runs = 20000, all = 0;
 
 		ck_assert_msg(p != NULL, "%s", err.msg);
 		ck_assert_int_eq(l32_pool_threads(p), n);
 		memset(&j, 0, sizeof(j));
 		j.nth = n;
-		for (int r = 0; r < runs; r++)
+		j.late_ith = -1;
+		for (int r = 0; r < runs; r++) {
+			int before[8];
+
+			for (int i = 0; i < n; i++)
+				before[i] = atomic_load(&j.calls[i]);
 			l32_pool_run(p, count_fn, &j);
-		ck_assert_int_eq(atomic_load(&j.bad_nth), 0);
-		for (int i = 0; i < n; i++)
-			ck_assert_int_eq(atomic_load(&j.calls[i]), runs);
+			for (int i = 0; i < n; i++)
+				ck_assert_int_eq(atomic_load(&j.calls[i]) - before[i],
+				    i < j.nth_seen ? 1 : 0);
+			all += j.nth_seen == n;
+		}
+		ck_assert_int_eq(atomic_load(&j.bad), 0);
+		ck_assert_int_gt(all, runs / 2);
 		l32_pool_free(p);
 	}
+}
+END_TEST
+
+/* A worker that keeps arriving late (as on a core shared with a busy
+ * process) makes the pool run jobs on the caller's thread alone for a
+ * while, then on all threads again. */
+START_TEST(test_pool_late_worker)
+{
+	struct l32_err err;
+	struct l32_pool *p = l32_pool_new(2, &err);
+	struct count_job j;
+	int solo = 0, r;
+
+	ck_assert(p != NULL);
+	memset(&j, 0, sizeof(j));
+	j.nth = 2;
+	j.late_ith = 1;
+	j.late_us = 2000;
+	for (r = 0; r < 16 && j.nth_seen != 1; r++)
+		l32_pool_run(p, count_fn, &j);
+	j.late_ith = -1;
+	for (r = 0; r < 2000; r++) {
+		l32_pool_run(p, count_fn, &j);
+		if (j.nth_seen != 1)
+			break;
+		solo++;
+	}
+	ck_assert_msg(solo >= 100, "jobs on the caller alone after late workers: %d", solo);
+	ck_assert_msg(r < 2000, "the pool never went back to all threads");
+	ck_assert_int_eq(atomic_load(&j.bad), 0);
+	l32_pool_free(p);
 }
 END_TEST
 
@@ -578,13 +633,66 @@ START_TEST(test_pool_after_sleep)
 	ck_assert(p != NULL);
 	memset(&j, 0, sizeof(j));
 	j.nth = 3;
+	j.late_ith = -1;
 	for (int r = 0; r < 20; r++) {
 		nanosleep(&ts, NULL);
 		l32_pool_run(p, count_fn, &j);
 	}
-	for (int i = 0; i < 3; i++)
-		ck_assert_int_eq(atomic_load(&j.calls[i]), 20);
+	/* every job ran on the caller; the workers on those that used them */
+	ck_assert_int_eq(atomic_load(&j.calls[0]), 20);
+	ck_assert_int_eq(atomic_load(&j.calls[1]), atomic_load(&j.calls[2]));
+	ck_assert_int_eq(atomic_load(&j.bad), 0);
 	l32_pool_free(p);
+}
+END_TEST
+
+/* A shared job: units claimed from a counter, each done exactly once
+ * whoever joins. */
+struct share_job {
+	atomic_int next;
+	atomic_int done[256];
+	atomic_int bad;
+};
+
+static void
+share_fn(void *arg, int ith, int nth)
+{
+	struct share_job *j = arg;
+	int u;
+
+	if (ith < 0 || ith >= nth)
+		atomic_fetch_add(&j->bad, 1);
+	while ((u = atomic_fetch_add(&j->next, 1)) < 256)
+		atomic_fetch_add(&j->done[u], 1);
+}
+
+START_TEST(test_pool_share)
+{
+	for (int n = 1; n <= 3; n++) {
+		struct l32_err err;
+		struct l32_pool *p = l32_pool_new(n, &err);
+
+		ck_assert(p != NULL);
+		for (int r = 0; r < 3000; r++) {
+			struct share_job j;
+
+			memset(&j, 0, sizeof(j));
+			/* now and then a pause, so workers go to sleep */
+			if (r % 500 == 0) {
+				struct timespec ts = { 0, 1000000 };
+
+				nanosleep(&ts, NULL);
+			}
+			if (r % 2)
+				l32_pool_share(p, share_fn, &j);
+			else
+				l32_pool_run(p, share_fn, &j);
+			for (int u = 0; u < 256; u++)
+				ck_assert_int_eq(atomic_load(&j.done[u]), 1);
+			ck_assert_int_eq(atomic_load(&j.bad), 0);
+		}
+		l32_pool_free(p);
+	}
 }
 END_TEST
 
@@ -775,6 +883,8 @@ kernels_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_pool_every_thread_once);
 	tcase_add_test(tc, test_pool_after_sleep);
+	tcase_add_test(tc, test_pool_late_worker);
+	tcase_add_test(tc, test_pool_share);
 	tcase_add_test(tc, test_pool_errors);
 	tcase_add_test(tc, test_pool_rows_identical);
 	suite_add_tcase(s, tc);
