@@ -124,6 +124,49 @@ l32_xq_dequant(enum l32_xq_kind kind, const void *xp, int64_t cols, float *out)
 		out[i] = (float)v.qs[i] * v.d[i / block];
 }
 
+size_t
+l32_xq_group_bytes(enum l32_xq_kind kind, int64_t cols)
+{
+	int block = l32_xq_block(kind);
+	/* qs, then d[8], then the sums */
+	size_t per = (size_t)block * L32_GEMM_LANES + 32 + (kind == L32_XQ_Q8K ? 256 : 32);
+
+	return block == 0 ? 0 : (size_t)(cols / block) * per;
+}
+
+void
+l32_xq_group(enum l32_xq_kind kind, const void *xp, size_t xs, int64_t cols,
+    int64_t t, int64_t n, void *out)
+{
+	int block = l32_xq_block(kind);
+	size_t per = l32_xq_group_bytes(kind, cols) / (size_t)(cols / block);
+	size_t qbytes = (size_t)block * L32_GEMM_LANES;
+
+	memset(out, 0, l32_xq_group_bytes(kind, cols));
+	for (int64_t j = 0; j < n; j++) {
+		struct l32_xq v;
+
+		l32_xq_view(kind, (const char *)xp + (size_t)(t + j) * xs, cols, &v);
+		for (int64_t b = 0; b < cols / block; b++) {
+			char *g = (char *)out + (size_t)b * per;
+
+			for (int q = 0; q < block / 4; q++)
+				memcpy(g + 32 * q + 4 * j, v.qs + block * b + 4 * q, 4);
+			memcpy(g + qbytes + 4 * j, &v.d[b], sizeof(float));
+			if (kind == L32_XQ_Q8) {
+				int32_t sum = v.sum[b];
+
+				memcpy(g + qbytes + 32 + 4 * j, &sum, sizeof(sum));
+				continue;
+			}
+			/* pair p: the sums of 16 number 2p and 2p + 1 */
+			for (int p = 0; p < 8; p++)
+				memcpy(g + qbytes + 32 + 32 * p + 4 * j, &v.sum[16 * b + 2 * p],
+				    2 * sizeof(int16_t));
+		}
+	}
+}
+
 void
 l32_rows_with_xq(const struct l32_tensor *w, int64_t r0, int64_t r1,
     const float *x, int64_t n, float *y, int64_t ldy, enum l32_xq_kind kind,
@@ -531,6 +574,7 @@ install(void)
 		k.xq = (int)ks.xq;
 		k.quantize = ks.quantize;
 		k.rows_xq = ks.rows_xq;
+		k.gemm = ks.gemm;
 		l32_kernels_set((enum l32_type)t, &k);
 	}
 	installed = isa;

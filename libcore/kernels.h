@@ -53,6 +53,21 @@ void l32_xq_quantize(enum l32_xq_kind kind, const float *x, int64_t cols, void *
 /* d * q of each value (for tests). */
 void l32_xq_dequant(enum l32_xq_kind kind, const void *xp, int64_t cols, float *out);
 
+/* Prompts: tokens go to the GEMM kernels 8 at a time, in a "group" where
+ * vector lane j is token j.  For each block of the kind, in order:
+ *   int8  qs[block / 4][8][4]  values 4g..4g+3 of each token (32 bytes per g)
+ *   float d[8]                 the tokens' block scales
+ *   Q8:  int32 sum[8]          the tokens' block sums
+ *   Q8K: int16 sum[8][8][2]    per pair p, sums of 16 number 2p, 2p+1
+ * Tokens past the last are zeros. */
+#define L32_GEMM_LANES 8
+/* Bytes of one group of tokens with rows of cols values. */
+size_t l32_xq_group_bytes(enum l32_xq_kind kind, int64_t cols);
+/* The group of tokens t .. t + n - 1 (n <= 8) of xp, token t + j at
+ * xp + (t + j) * xs, to out (l32_xq_group_bytes). */
+void l32_xq_group(enum l32_xq_kind kind, const void *xp, size_t xs, int64_t cols,
+    int64_t t, int64_t n, void *out);
+
 /* A rows kernel over f32 x for a block type: quantizes the n tokens, then
  * rows_xq; when memory runs out, dot row by row (the same results). */
 void l32_rows_with_xq(const struct l32_tensor *w, int64_t r0, int64_t r1,
@@ -67,6 +82,7 @@ struct l32_kernel_set {
 	enum l32_xq_kind xq;     /* L32_XQ_NONE: no quantized form */
 	l32_xq_quantize_fn quantize;
 	l32_rows_xq_fn rows_xq;
+	l32_gemm_xq_fn gemm;     /* NULL: prompts widen rows for BLIS */
 };
 
 /* The kernels of type on isa, which this CPU must run; -1 when the ISA has

@@ -898,13 +898,18 @@ dequant_q6_k(const void *src, float *dst, int64_t n)
 	}
 }
 
+#include "gemm_simd.h"
+
 /* ---------------------------------------------------------------- table */
 
 #define KS_PLAIN(T, t) case L32_TYPE_##T: \
-	*ks = (struct l32_kernel_set){ dequant_##t, dot_##t, rows_##t, L32_XQ_NONE, NULL, NULL }; \
+	*ks = (struct l32_kernel_set){ dequant_##t, dot_##t, rows_##t, L32_XQ_NONE, NULL, NULL, NULL }; \
 	return 0;
 #define KS_BLOCK(T, t, K, q) case L32_TYPE_##T: \
-	*ks = (struct l32_kernel_set){ dequant_##t, dot_##t, rows_##t, K, q, rows_xq_##t }; \
+	*ks = (struct l32_kernel_set){ dequant_##t, dot_##t, rows_##t, K, q, rows_xq_##t, NULL }; \
+	return 0;
+#define KS_GEMM(T, t, K, q) case L32_TYPE_##T: \
+	*ks = (struct l32_kernel_set){ dequant_##t, dot_##t, rows_##t, K, q, rows_xq_##t, gemm_##t }; \
 	return 0;
 
 int
@@ -913,17 +918,17 @@ KS_FILL(enum l32_type type, struct l32_kernel_set *ks)
 	switch (type) {
 	case L32_TYPE_F32:
 		*ks = (struct l32_kernel_set){ l32_dequant_row_f32, dot_f32, rows_f32,
-		    L32_XQ_NONE, NULL, NULL };
+		    L32_XQ_NONE, NULL, NULL, NULL };
 		return 0;
 	KS_PLAIN(F16, f16)
 	KS_PLAIN(BF16, bf16)
-	KS_BLOCK(Q8_0, q8_0, L32_XQ_Q8, quantize_q8)
-	KS_BLOCK(Q4_0, q4_0, L32_XQ_Q8, quantize_q8)
+	KS_GEMM(Q8_0, q8_0, L32_XQ_Q8, quantize_q8)
+	KS_GEMM(Q4_0, q4_0, L32_XQ_Q8, quantize_q8)
 	KS_BLOCK(Q5_0, q5_0, L32_XQ_Q8, quantize_q8)
 	KS_BLOCK(Q5_1, q5_1, L32_XQ_Q8, quantize_q8)
-	KS_BLOCK(Q4_K, q4_k, L32_XQ_Q8K, quantize_q8k)
+	KS_GEMM(Q4_K, q4_k, L32_XQ_Q8K, quantize_q8k)
 	KS_BLOCK(Q5_K, q5_k, L32_XQ_Q8K, quantize_q8k)
-	KS_BLOCK(Q6_K, q6_k, L32_XQ_Q8K, quantize_q8k)
+	KS_GEMM(Q6_K, q6_k, L32_XQ_Q8K, quantize_q8k)
 	default:
 		return -1;
 	}

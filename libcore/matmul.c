@@ -76,10 +76,12 @@ l32_kernels_set(enum l32_type type, const struct l32_kernels *k)
 		kernels[type].xq = k->xq;
 		kernels[type].quantize = k->quantize;
 		kernels[type].rows_xq = k->rows_xq;
+		kernels[type].gemm = k->gemm;
 	} else if (k->rows != NULL) {
 		kernels[type].xq = 0;
 		kernels[type].quantize = NULL;
 		kernels[type].rows_xq = NULL;
+		kernels[type].gemm = NULL;
 	}
 }
 
@@ -127,10 +129,13 @@ l32_mm_free(struct l32_mm *mm)
 {
 	free(mm->panel);
 	free(mm->xq);
+	free(mm->groups);
 	mm->panel = NULL;
 	mm->panel_floats = 0;
 	mm->xq = NULL;
 	mm->xq_bytes = 0;
+	mm->groups = NULL;
+	mm->groups_bytes = 0;
 }
 
 /* ------------------------------------------------------------------ checks */
@@ -209,6 +214,8 @@ struct rows_job {
 	int64_t n;
 	float *y;          /* (n, rows) */
 	atomic_llong next; /* the first row not yet claimed */
+	char *groups;      /* the tokens in groups for gemm, or NULL */
+	size_t group_bytes;
 };
 
 /* Rows are claimed in chunks of a share of what is left, at most
@@ -233,7 +240,9 @@ rows_run(void *arg, int ith, int nth)
 		} while (!atomic_compare_exchange_weak(&j->next, &r0, r0 + c));
 		if (c > rows - r0)
 			c = rows - r0;
-		if (j->xq != NULL)
+		if (j->groups != NULL)
+			j->k->gemm(j->w, r0, r0 + c, j->groups, j->n, j->y, rows);
+		else if (j->xq != NULL)
 			j->k->rows_xq(j->w, r0, r0 + c, j->xq, j->n, j->y, rows);
 		else
 			j->k->rows(j->w, r0, r0 + c, j->x, j->n, j->y, rows);
@@ -252,34 +261,84 @@ quantize_run(void *arg, int ith, int nth)
 		j->k->quantize(j->x + t * cols, cols, (char *)j->xq + (size_t)t * j->xq_stride);
 }
 
+/* Grows a scratch buffer of mm to need bytes. */
+static int
+scratch(void **buf, size_t *have, size_t need, const char *what,
+    struct l32_err *err)
+{
+	void *p;
+
+	if (need <= *have)
+		return 0;
+	p = aligned_alloc(64, (need + 63) & ~(size_t)63);
+	if (p == NULL)
+		return l32_err_set(err, L32_ERR_NOMEM,
+		    "matmul: cannot allocate %zu bytes of %s", need, what);
+	free(*buf);
+	*buf = p;
+	*have = need;
+	return 0;
+}
+
+/* Quantizes the n tokens of j into mm->xq. */
+static int
+quantize_tokens(struct rows_job *j, struct l32_mm *mm, struct l32_err *err)
+{
+	j->xq_stride = l32_xq_bytes((enum l32_xq_kind)j->k->xq, j->w->cols);
+	if (scratch(&mm->xq, &mm->xq_bytes, j->xq_stride * (size_t)j->n,
+	    "quantized activations", err) < 0)
+		return -1;
+	j->xq = mm->xq;
+	if (j->n > 1 && l32_pool_threads(mm->pool) > 1)
+		l32_pool_run(mm->pool, quantize_run, j);
+	else
+		quantize_run(j, 0, 1);
+	return 0;
+}
+
 static int
 matmul_rows(const struct l32_tensor *w, const struct l32_kernels *k,
     const float *x, int64_t n, float *y, struct l32_mm *mm, struct l32_err *err)
 {
-	int nth = l32_pool_threads(mm->pool);
-	struct rows_job j = { w, k, x, NULL, 0, n, y, 0 };
+	struct rows_job j = { w, k, x, NULL, 0, n, y, 0, NULL, 0 };
 
-	if (k->rows_xq != NULL) {
-		size_t need;
+	if (k->rows_xq != NULL && quantize_tokens(&j, mm, err) < 0)
+		return -1;
+	atomic_init(&j.next, 0);
+	l32_pool_share(mm->pool, rows_run, &j);
+	return 0;
+}
 
-		j.xq_stride = l32_xq_bytes((enum l32_xq_kind)k->xq, w->cols);
-		need = j.xq_stride * (size_t)n;
-		if (need > mm->xq_bytes) {
-			void *p = aligned_alloc(64, need);
+/* Puts the quantized tokens in groups of 8, a group per thread in turn. */
+static void
+group_run(void *arg, int ith, int nth)
+{
+	struct rows_job *j = arg;
+	int64_t lanes = L32_GEMM_LANES;
 
-			if (p == NULL)
-				return l32_err_set(err, L32_ERR_NOMEM,
-				    "matmul: cannot allocate %zu bytes of quantized activations", need);
-			free(mm->xq);
-			mm->xq = p;
-			mm->xq_bytes = need;
-		}
-		j.xq = mm->xq;
-		if (n > 1 && nth > 1)
-			l32_pool_run(mm->pool, quantize_run, &j);
-		else
-			quantize_run(&j, 0, 1);
-	}
+	for (int64_t t = (int64_t)ith * lanes; t < j->n; t += (int64_t)nth * lanes)
+		l32_xq_group((enum l32_xq_kind)j->k->xq, j->xq, j->xq_stride, j->w->cols,
+		    t, j->n - t < lanes ? j->n - t : lanes,
+		    j->groups + (size_t)(t / lanes) * j->group_bytes);
+}
+
+/* Many tokens through the type's GEMM kernel: quantized, grouped, then
+ * rows claimed as for matmul_rows. */
+static int
+matmul_gemm(const struct l32_tensor *w, const struct l32_kernels *k,
+    const float *x, int64_t n, float *y, struct l32_mm *mm, struct l32_err *err)
+{
+	struct rows_job j = { w, k, x, NULL, 0, n, y, 0, NULL, 0 };
+	int64_t ngroups = (n + L32_GEMM_LANES - 1) / L32_GEMM_LANES;
+
+	if (quantize_tokens(&j, mm, err) < 0)
+		return -1;
+	j.group_bytes = l32_xq_group_bytes((enum l32_xq_kind)k->xq, w->cols);
+	if (scratch(&mm->groups, &mm->groups_bytes, j.group_bytes * (size_t)ngroups,
+	    "grouped activations", err) < 0)
+		return -1;
+	j.groups = mm->groups;
+	l32_pool_run(mm->pool, group_run, &j);
 	atomic_init(&j.next, 0);
 	l32_pool_share(mm->pool, rows_run, &j);
 	return 0;
@@ -319,6 +378,8 @@ l32_matmul(const struct l32_tensor *w, const float *x, int64_t n, float *y,
 		return 0;
 	if (n < mm->gemm_min)
 		return matmul_rows(w, k, x, n, y, mm, err);
+	if (k->gemm != NULL)
+		return matmul_gemm(w, k, x, n, y, mm, err);
 	if (w->type == L32_TYPE_F32) {
 		gemm_abt(n, rows, cols, x, w->data,
 		    (int64_t)(w->row_bytes / sizeof(float)), y, rows);

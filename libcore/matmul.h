@@ -32,6 +32,11 @@ typedef void (*l32_xq_quantize_fn)(const float *x, int64_t cols, void *xp);
 typedef void (*l32_rows_xq_fn)(const struct l32_tensor *w, int64_t r0, int64_t r1,
     const void *xp, int64_t n, float *y, int64_t ldy);
 
+/* Rows r0..r1-1 of w times the n tokens of a panel of groups of 8
+ * (kernels.h), for prompts: y[t * ldy + r]. */
+typedef void (*l32_gemm_xq_fn)(const struct l32_tensor *w, int64_t r0, int64_t r1,
+    const void *panel, int64_t n, float *y, int64_t ldy);
+
 struct l32_kernels {
 	l32_dequant_fn dequant; /* one row (cols values) to f32 */
 	l32_dot_fn dot;         /* one row · x */
@@ -42,12 +47,15 @@ struct l32_kernels {
 	int xq;
 	l32_xq_quantize_fn quantize;
 	l32_rows_xq_fn rows_xq;
+	/* Optional: the product of many tokens (at least gemm_min), on
+	 * the same quantized tokens in groups (kernels.h). */
+	l32_gemm_xq_fn gemm;
 };
 
 /* The kernels of a type; NULL when the type cannot be computed with. */
 const struct l32_kernels *l32_kernels_get(enum l32_type type);
 /* Replaces the kernels of a type (at start-up, before any context runs).
- * A NULL member keeps the current one; xq, quantize and rows_xq go
+ * A NULL member keeps the current one; xq, quantize, rows_xq and gemm go
  * together (all replaced when quantize is not NULL). */
 void l32_kernels_set(enum l32_type type, const struct l32_kernels *k);
 
@@ -65,6 +73,8 @@ struct l32_mm {
 	struct l32_pool *pool; /* threads the rows are split over; NULL: this one */
 	void *xq;            /* (xq_bytes) the quantized tokens of a product */
 	size_t xq_bytes;
+	void *groups;        /* (groups_bytes) the same, in groups for gemm */
+	size_t groups_bytes;
 };
 
 /* Bytes of scratch l32_mm_init takes for matrices of up to max_cols. */

@@ -406,6 +406,90 @@ START_TEST(test_rows)
 }
 END_TEST
 
+/* The prompt kernels (gemm) on n = 1..40 tokens in groups of 8, over an
+ * odd range of rows: each result within float rounding of the exact sum
+ * of the dequantized weights times the dequantized 8-bit activations (the
+ * integer parts are exact; only the order of the float sums differs), and
+ * nothing outside the rows and tokens written. */
+START_TEST(test_gemm)
+{
+	static const int64_t ns[] = { 1, 7, 8, 9, 16, 23, 40 };
+	enum l32_type type;
+	enum l32_isa isa;
+	struct l32_kernel_set ks;
+	const int64_t rows = 19, r0 = 2, r1 = 17, ldy = rows + 3, nmax = 40;
+
+	split(_i, &type, &isa);
+	if (isa_skip(isa))
+		return;
+	ck_assert_int_eq(l32_kernels_for(isa, type, &ks), 0);
+	if (ks.gemm == NULL)
+		return;
+	ck_assert(ks.xq != L32_XQ_NONE);
+	rng_state = 7000 + (uint64_t)_i;
+	for (int k = 0; k < 3; k++) {
+		int64_t cols = test_cols(type, k);
+		size_t rb, xs = l32_xq_bytes(ks.xq, cols), gb = l32_xq_group_bytes(ks.xq, cols);
+		uint8_t *wm = make_matrix(type, rows, cols, &rb);
+		struct l32_tensor w = { "w", type, cols, rows, wm, rb };
+		float *x = malloc((size_t)(nmax * cols) * sizeof(float));
+		float *xd = malloc((size_t)(nmax * cols) * sizeof(float));
+		float *wd = malloc((size_t)(rows * cols) * sizeof(float));
+		float *y = malloc((size_t)(nmax * ldy) * sizeof(float));
+		char *xq = aligned_alloc(64, (size_t)nmax * xs);
+		char *groups = aligned_alloc(64, gb * (size_t)(nmax / 8 + 1));
+
+		make_x(x, nmax * cols);
+		for (int64_t t = 0; t < nmax; t++) {
+			ks.quantize(x + t * cols, cols, xq + (size_t)t * xs);
+			l32_xq_dequant(ks.xq, xq + (size_t)t * xs, cols, xd + t * cols);
+		}
+		for (int64_t r = 0; r < rows; r++)
+			l32_dequant_ref(type)(wm + r * rb, wd + r * cols, cols);
+		for (size_t q = 0; q < sizeof(ns) / sizeof(ns[0]); q++) {
+			int64_t n = ns[q];
+
+			for (int64_t t = 0; t < n; t += 8)
+				l32_xq_group(ks.xq, xq, xs, cols, t, n - t < 8 ? n - t : 8,
+				    groups + (size_t)(t / 8) * gb);
+			for (int64_t i = 0; i < nmax * ldy; i++)
+				y[i] = -12345.0f;
+			ks.gemm(&w, r0, r1, groups, n, y, ldy);
+			for (int64_t t = 0; t < nmax; t++)
+				for (int64_t r = 0; r < ldy; r++) {
+					float got = y[t * ldy + r];
+					double want = 0.0, mag = 0.0;
+
+					if (t >= n || r < r0 || r >= r1) {
+						ck_assert_msg(got == -12345.0f,
+						    "%s on %s, gemm: n %lld wrote token %lld row %lld",
+						    tname(type), l32_isa_name(isa), (long long)n,
+						    (long long)t, (long long)r);
+						continue;
+					}
+					for (int64_t i = 0; i < cols; i++) {
+						double p = (double)wd[r * cols + i] * xd[t * cols + i];
+
+						want += p;
+						mag += fabs(p);
+					}
+					ck_assert_msg(fabs(got - want) <= 2e-6 * mag + 1e-30,
+					    "%s on %s, gemm: cols %lld, n %lld, token %lld, row %lld: %.9g, exact %.9g",
+					    tname(type), l32_isa_name(isa), (long long)cols, (long long)n,
+					    (long long)t, (long long)r, (double)got, want);
+				}
+		}
+		free(groups);
+		free(xq);
+		free(y);
+		free(wd);
+		free(xd);
+		free(x);
+		free(wm);
+	}
+}
+END_TEST
+
 /* The SIMD paths agree with the portable one within rounding (they sum
  * in another order). */
 START_TEST(test_paths_agree)
@@ -871,6 +955,7 @@ kernels_suite(void)
 	tcase_add_loop_test(tc, test_quantize_same_bytes, 0, n);
 	tcase_add_loop_test(tc, test_dot, 0, n);
 	tcase_add_loop_test(tc, test_rows, 0, n);
+	tcase_add_loop_test(tc, test_gemm, 0, n);
 	tcase_add_loop_test(tc, test_paths_agree, 0, n);
 	suite_add_tcase(s, tc);
 
