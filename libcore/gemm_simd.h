@@ -14,9 +14,11 @@
  * 2 * 127 * |w|, so 8 of them fit for 4-bit weights (|w| <= 15), 2 for
  * 6-bit ones; 8-bit weights widen every group.
  *
- * These results are not those of the per-row kernels (the float sums run
- * in another order), which is why l32_matmul takes them only for products
- * of at least mm->gemm_min tokens, never for decode steps.
+ * Each (row, token) result is the chain of float operations rows8_simd.h
+ * describes, block after block on exact integer block sums, so these
+ * kernels give the per-row kernels' results bit for bit: l32_matmul takes
+ * them for every product of two tokens or more, prompts and decode steps
+ * of several sequences alike.
  */
 
 #define KG_Q8_GROUP 320  /* panel bytes of one Q8 block: qs, d, sum */

@@ -82,7 +82,9 @@ struct l32_kernel_set {
 	enum l32_xq_kind xq;     /* L32_XQ_NONE: no quantized form */
 	l32_xq_quantize_fn quantize;
 	l32_rows_xq_fn rows_xq;
-	l32_gemm_xq_fn gemm;     /* NULL: prompts widen rows for BLIS */
+	/* Many tokens: rows_xq's results bit for bit (NULL: prompts widen
+	 * rows for BLIS) */
+	l32_gemm_xq_fn gemm;
 };
 
 /* The kernels of type on isa, which this CPU must run; -1 when the ISA has

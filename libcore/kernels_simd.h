@@ -571,13 +571,18 @@ rows_##t(const struct l32_tensor *w, int64_t r0, int64_t r1,		\
 	    rows_xq_##t, dot_##t);					\
 }
 
-KS_BLOCK_KERNELS(q8_0, L32_TYPE_Q8_0, L32_XQ_Q8, quantize_q8)
-KS_BLOCK_KERNELS(q4_0, L32_TYPE_Q4_0, L32_XQ_Q8, quantize_q8)
 KS_BLOCK_KERNELS(q5_0, L32_TYPE_Q5_0, L32_XQ_Q8, quantize_q8)
 KS_BLOCK_KERNELS(q5_1, L32_TYPE_Q5_1, L32_XQ_Q8, quantize_q8)
-KS_BLOCK_KERNELS(q4_k, L32_TYPE_Q4_K, L32_XQ_Q8K, quantize_q8k)
 KS_BLOCK_KERNELS(q5_k, L32_TYPE_Q5_K, L32_XQ_Q8K, quantize_q8k)
-KS_BLOCK_KERNELS(q6_k, L32_TYPE_Q6_K, L32_XQ_Q8K, quantize_q8k)
+
+/* The types with prompt kernels decode 8 rows at a time instead, in the
+ * prompt kernels' arithmetic. */
+#include "rows8_simd.h"
+
+KR_BLOCK_KERNELS(q8_0, L32_TYPE_Q8_0, L32_XQ_Q8, quantize_q8)
+KR_BLOCK_KERNELS(q4_0, L32_TYPE_Q4_0, L32_XQ_Q8, quantize_q8)
+KR_BLOCK_KERNELS(q4_k, L32_TYPE_Q4_K, L32_XQ_Q8K, quantize_q8k)
+KR_BLOCK_KERNELS(q6_k, L32_TYPE_Q6_K, L32_XQ_Q8K, quantize_q8k)
 
 /* ------------------------------------------------------- f32, f16, bf16 */
 

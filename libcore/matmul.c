@@ -27,6 +27,9 @@
 #define PANEL_MAX_ROWS 256
 /* Tokens from which widening rows for BLIS beats per-row dot products. */
 #define GEMM_MIN_TOKENS 8
+/* Tokens from which a type's prompt kernel (kernels.h: the same results
+ * as its per-row kernel) beats the per-row one. */
+#define GROUPS_MIN_TOKENS 2
 /* The fewest rows a thread claims at a time (a multiple of the kernels'
  * 4-row tile), and the most bytes: long enough for the kernels to stream,
  * short enough that the threads finish together. */
@@ -376,10 +379,12 @@ l32_matmul(const struct l32_tensor *w, const float *x, int64_t n, float *y,
 		    (int)w->type);
 	if (n <= 0)
 		return 0;
+	/* before gemm_min: the prompt kernels give the rows kernels'
+	 * results, so decode steps of several sequences may take them */
+	if (k->gemm != NULL && n >= GROUPS_MIN_TOKENS)
+		return matmul_gemm(w, k, x, n, y, mm, err);
 	if (n < mm->gemm_min)
 		return matmul_rows(w, k, x, n, y, mm, err);
-	if (k->gemm != NULL)
-		return matmul_gemm(w, k, x, n, y, mm, err);
 	if (w->type == L32_TYPE_F32) {
 		gemm_abt(n, rows, cols, x, w->data,
 		    (int64_t)(w->row_bytes / sizeof(float)), y, rows);

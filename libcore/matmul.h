@@ -47,8 +47,8 @@ struct l32_kernels {
 	int xq;
 	l32_xq_quantize_fn quantize;
 	l32_rows_xq_fn rows_xq;
-	/* Optional: the product of many tokens (at least gemm_min), on
-	 * the same quantized tokens in groups (kernels.h). */
+	/* Optional: the product of several tokens, on the same quantized
+	 * tokens in groups (kernels.h), with rows_xq's results bit for bit. */
 	l32_gemm_xq_fn gemm;
 };
 
