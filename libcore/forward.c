@@ -67,7 +67,7 @@ struct l32_ctx {
 	float *h1, *h3;   /* (n_batch, ffn_dim) gate and up projections */
 	float *rope_cos, *rope_sin; /* (n_batch, head_dim/2) per token */
 	float *qg, *og;   /* (n_batch, q_dim) queries / outputs of one sequence */
-	float *scores;    /* (max(ATT_QCHUNK, n_threads), n_ctx) attention weights */
+	float *scores;    /* (n_threads, ATT_QCHUNK, n_ctx) attention weights, per thread */
 	float *kw, *vw;   /* (n_ctx, kv_dim) a sequence's f16 K/V widened; kv_f16 only */
 	float *kvrow;     /* (n_threads, head_dim) one f16 K/V row widened, per thread */
 	float *xo;        /* (n_batch, dim) final normalized states of output tokens */
@@ -123,7 +123,7 @@ ctx_layout(struct l32_ctx *c, char *base)
 	TAKE(rope_sin, nb * (c->head_dim / 2));
 	TAKE(qg, nb * c->q_dim);
 	TAKE(og, nb * c->q_dim);
-	TAKE(scores, (size_t)(c->n_threads > ATT_QCHUNK ? c->n_threads : ATT_QCHUNK) * nctx);
+	TAKE(scores, (size_t)c->n_threads * ATT_QCHUNK * nctx);
 	TAKE(kw, c->p.kv_f16 ? nctx * c->kv_dim : 0);
 	TAKE(vw, c->p.kv_f16 ? nctx * c->kv_dim : 0);
 	TAKE(kvrow, (size_t)c->n_threads * c->head_dim);
@@ -632,43 +632,71 @@ att_run(void *arg, int ith, int nth)
 	}
 }
 
-/* Attention of nq queries of one sequence on BLIS, head by head, ATT_QCHUNK
- * queries at a time:
+/* Attention of nq queries of one sequence on BLIS, ATT_QCHUNK queries at
+ * a time, the heads claimed by the pool's threads (each with its own
+ * scores and a one-thread BLIS call: a head's products are too small to
+ * split well):
  *   S (qc, L) = Q_h (qc, hd) · K_g (L, hd)ᵀ / sqrt(hd), masked, softmax
  *   O_h (qc, hd) = S · V_g (L, hd)
  * q, o: (nq, q_dim); K, V: (L, kv_dim) f32, L = pos[nq-1] + 1;
  * pos: (nq) consecutive positions. */
+struct attg_job {
+	struct l32_ctx *c;
+	const float *K, *V, *q;
+	const int32_t *pos;
+	int32_t nq;
+	float *o;
+	atomic_int next;   /* the first head not yet claimed */
+};
+
+static void
+attg_head(struct attg_job *j, int32_t h, float *scores)
+{
+	struct l32_ctx *c = j->c;
+	int32_t hd = c->head_dim, off = (h / (c->n_heads / c->n_kv_heads)) * hd;
+	int64_t ldq = c->q_dim, ldkv = c->kv_dim, lds = c->p.n_ctx;
+	float scale = 1.0f / sqrtf((float)hd);
+
+	for (int32_t j0 = 0; j0 < j->nq; j0 += ATT_QCHUNK) {
+		int32_t qc = j->nq - j0 < ATT_QCHUNK ? j->nq - j0 : ATT_QCHUNK;
+		int32_t L = j->pos[j0 + qc - 1] + 1;   /* keys this chunk sees */
+
+		/* S := scale * Q_h · K_gᵀ; K_g (L, hd) stored with row stride kv_dim */
+		l32_sgemm_1(1, qc, L, hd, scale, j->q + (size_t)j0 * ldq + (size_t)h * hd,
+		    ldq, j->K + off, ldkv, scores, lds);
+		for (int32_t i = 0; i < qc; i++) {
+			float *s = scores + (size_t)i * lds;
+			int32_t n = j->pos[j0 + i] + 1;   /* causal: keys 0..pos */
+
+			softmax(s, n);
+			memset(s + n, 0, (size_t)(L - n) * sizeof(float));
+		}
+		/* O_h := S · V_g */
+		l32_sgemm_1(0, qc, hd, L, 1.0f, scores, lds, j->V + off, ldkv,
+		    j->o + (size_t)j0 * ldq + (size_t)h * hd, ldq);
+	}
+}
+
+static void
+attg_run(void *arg, int ith, int nth)
+{
+	struct attg_job *j = arg;
+	float *scores = j->c->scores + (size_t)ith * ATT_QCHUNK * (size_t)j->c->p.n_ctx;
+	int h;
+
+	(void)nth;
+	while ((h = atomic_fetch_add(&j->next, 1)) < j->c->n_heads)
+		attg_head(j, h, scores);
+}
+
 static void
 attend_gemm(struct l32_ctx *c, const float *K, const float *V, const float *q,
     const int32_t *pos, int32_t nq, float *o)
 {
-	int32_t hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
-	int64_t ldq = c->q_dim, ldkv = c->kv_dim, lds = c->p.n_ctx;
-	float scale = 1.0f / sqrtf((float)hd);
+	struct attg_job j = { c, K, V, q, pos, nq, o, 0 };
 
-	for (int32_t h = 0; h < c->n_heads; h++) {
-		int32_t off = (h / group) * hd;
-
-		for (int32_t j0 = 0; j0 < nq; j0 += ATT_QCHUNK) {
-			int32_t qc = nq - j0 < ATT_QCHUNK ? nq - j0 : ATT_QCHUNK;
-			int32_t L = pos[j0 + qc - 1] + 1;   /* keys this chunk sees */
-
-			/* S := scale * Q_h · K_gᵀ; K_g (L, hd) stored with row stride kv_dim */
-			l32_sgemm(1, qc, L, hd, scale,
-			    q + (size_t)j0 * ldq + (size_t)h * hd, ldq,
-			    K + off, ldkv, c->scores, lds);
-			for (int32_t j = 0; j < qc; j++) {
-				float *s = c->scores + (size_t)j * lds;
-				int32_t n = pos[j0 + j] + 1;   /* causal: keys 0..pos */
-
-				softmax(s, n);
-				memset(s + n, 0, (size_t)(L - n) * sizeof(float));
-			}
-			/* O_h := S · V_g */
-			l32_sgemm(0, qc, hd, L, 1.0f, c->scores, lds, V + off, ldkv,
-			    o + (size_t)j0 * ldq + (size_t)h * hd, ldq);
-		}
-	}
+	atomic_init(&j.next, 0);
+	l32_pool_share(c->pool, attg_run, &j);
 }
 
 /* Attention of a run of at least ATT_GEMM_MIN batch tokens of one

@@ -191,6 +191,22 @@ l32_sgemm(int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
 }
 
 void
+l32_sgemm_1(int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+    const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+    int64_t ldc)
+{
+	float zero = 0.0f;
+	rntm_t rntm = BLIS_RNTM_INITIALIZER;
+
+	/* one thread whatever bli_thread_set_num_threads says: the callers
+	 * are the pool's threads, each with its own product */
+	bli_rntm_set_num_threads(1, &rntm);
+	bli_sgemm_ex(BLIS_NO_TRANSPOSE, trans_b ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
+	    m, n, k, &alpha, (float *)a, lda, 1, (float *)b, ldb, 1, &zero,
+	    c, ldc, 1, NULL, &rntm);
+}
+
+void
 l32_matmul_set_threads(int n)
 {
 	bli_thread_set_num_threads(n >= 1 ? n : 1);

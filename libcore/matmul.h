@@ -97,6 +97,10 @@ int l32_matmul(const struct l32_tensor *w, const float *x, int64_t n, float *y,
 void l32_sgemm(int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
     const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
     int64_t ldc);
+/* The same on the calling thread alone. */
+void l32_sgemm_1(int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+    const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+    int64_t ldc);
 /* Threads BLIS may use (n >= 1). */
 void l32_matmul_set_threads(int n);
 
