@@ -28,8 +28,9 @@
 /* Tokens from which widening rows for BLIS beats per-row dot products. */
 #define GEMM_MIN_TOKENS 8
 /* Tokens from which a type's prompt kernel (kernels.h: the same results
- * as its per-row kernel) beats the per-row one. */
-#define GROUPS_MIN_TOKENS 2
+ * as its per-row kernel) beats the per-row one; with fewer, most lanes of
+ * its groups of 8 would be empty. */
+#define GROUPS_MIN_TOKENS 6
 /* The fewest rows a thread claims at a time (a multiple of the kernels'
  * 4-row tile), and the most bytes: long enough for the kernels to stream,
  * short enough that the threads finish together. */

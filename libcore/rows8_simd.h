@@ -190,24 +190,26 @@ kr_pass(int type, const struct l32_tensor *w, int64_t r, int64_t rs, int m,
 
 /* Rows r0..r1-1 by each of n tokens.  The 8 rows of a pass come from the
  * 8 eighths of the range: 8 long sequential streams for the prefetchers
- * (8 neighbouring rows would be 8 short ones). */
+ * (8 neighbouring rows would be 8 short ones).  The tokens take each pass
+ * in turn, while its rows are in cache. */
 KS_INLINE void
 kr_rows_xq(int type, enum l32_xq_kind kind, const struct l32_tensor *w,
     int64_t r0, int64_t r1, const void *xp, int64_t n, float *y, int64_t ldy)
 {
 	size_t xs = l32_xq_bytes(kind, w->cols);
 	int64_t nb = w->cols / ks_qk(type), e = (r1 - r0) / 8;
+	int tail = (int)(r1 - r0 - 8 * e);
 
-	for (int64_t t = 0; t < n; t++) {
-		struct l32_xq xv;
+	for (int64_t k = 0; k < e + (tail > 0); k++)
+		for (int64_t t = 0; t < n; t++) {
+			struct l32_xq xv;
 
-		l32_xq_view(kind, (const char *)xp + (size_t)t * xs, w->cols, &xv);
-		for (int64_t k = 0; k < e; k++)
-			kr_pass(type, w, r0 + k, e, 8, &xv, nb, y + t * ldy);
-		if (r0 + 8 * e < r1)
-			kr_pass(type, w, r0 + 8 * e, 1, (int)(r1 - r0 - 8 * e), &xv, nb,
-			    y + t * ldy);
-	}
+			l32_xq_view(kind, (const char *)xp + (size_t)t * xs, w->cols, &xv);
+			if (k < e)
+				kr_pass(type, w, r0 + k, e, 8, &xv, nb, y + t * ldy);
+			else
+				kr_pass(type, w, r0 + 8 * e, 1, tail, &xv, nb, y + t * ldy);
+		}
 }
 
 /* One row with f32 x, quantized KS_CHUNK values at a time into the same

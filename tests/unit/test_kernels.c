@@ -831,17 +831,18 @@ END_TEST
 
 /* ---------------------------------------------------------- batch invariance */
 
-#define INV_SEQ 4
+#define INV_SEQ 8
 #define INV_STEPS 3
 
 /* Logits of INV_STEPS decode steps of INV_SEQ sequences (after a prompt
  * each, prefilled alone) on a context of n_threads threads; mode 0 steps
- * each sequence alone, 1 all in one batch, 2 in a batch of three then one,
- * in another order.  out: (INV_STEPS, INV_SEQ, vocab). */
+ * each sequence alone, 1 all in one batch (the prompt kernels' path), 2
+ * in a batch of three (the per-row kernels') then one at a time, in
+ * another order.  out: (INV_STEPS, INV_SEQ, vocab). */
 static void
 decode_steps(struct l32_model *m, int n_threads, int mode, float *out)
 {
-	static const int32_t order[INV_SEQ] = { 2, 0, 3, 1 };
+	static const int32_t order[INV_SEQ] = { 5, 2, 7, 0, 3, 6, 1, 4 };
 	int32_t vocab = l32_model_hparams(m)->vocab;
 	struct l32_ctx_params p;
 	struct l32_ctx *c;
