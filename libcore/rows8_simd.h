@@ -35,13 +35,37 @@ kr_sum8(const __m256i *p)
 	    _mm256_permute2x128_si256(a, b, 0x31));
 }
 
-/* The f16 scales at offset off of block b of the 8 rows, as f32. */
+/* The same for 8 rows' vpmaddubsw products of 4-bit weights (each int16
+ * lane at most 2 * 15 * 127, so sums of 8 lanes stay within int16): the
+ * tree runs on int16 and widens once. */
+KS_INLINE __m256i
+kr_sum8_16(const __m256i *p)
+{
+	__m256i a = _mm256_hadd_epi16(_mm256_hadd_epi16(p[0], p[1]),
+	    _mm256_hadd_epi16(p[2], p[3]));
+	__m256i b = _mm256_hadd_epi16(_mm256_hadd_epi16(p[4], p[5]),
+	    _mm256_hadd_epi16(p[6], p[7]));
+	/* int16 lane i of each half: row i over that half's 16 bytes */
+	__m256i c = _mm256_hadd_epi16(a, b);
+
+	return _mm256_add_epi32(_mm256_cvtepi16_epi32(_mm256_castsi256_si128(c)),
+	    _mm256_cvtepi16_epi32(_mm256_extracti128_si256(c, 1)));
+}
+
+/* The f16 scales at offset off of block b of the 8 rows, as f32 (exactly,
+ * as the table gives them). */
 KS_INLINE __m256
 kr_scales(const uint8_t *const *wr, size_t off)
 {
-	return _mm256_setr_ps(ks_lut(wr[0] + off), ks_lut(wr[1] + off),
-	    ks_lut(wr[2] + off), ks_lut(wr[3] + off), ks_lut(wr[4] + off),
-	    ks_lut(wr[5] + off), ks_lut(wr[6] + off), ks_lut(wr[7] + off));
+	__m128i h = _mm_setzero_si128();
+	uint16_t v;
+
+#pragma GCC unroll 8
+	for (int i = 0; i < 8; i++) {
+		memcpy(&v, wr[i] + off, sizeof(v));
+		h = _mm_insert_epi16(h, v, i);
+	}
+	return _mm256_cvtph_ps(h);
 }
 
 /* Q8_0 and Q4_0 over blocks b0..b1-1 of 8 rows, onto acc (lane i: row i). */
@@ -66,10 +90,10 @@ kr_tile32(int type, const uint8_t *const *wr, const struct l32_xq *xv,
 				p[i] = KS_DOT_ACC(_mm256_setzero_si256(), _mm256_abs_epi8(q),
 				    _mm256_sign_epi8(x, q));
 			} else {
-				p[i] = KS_DOT_ACC(_mm256_setzero_si256(), ks_nibbles(blk + 2), x);
+				p[i] = _mm256_maddubs_epi16(ks_nibbles(blk + 2), x);
 			}
 		}
-		s = kr_sum8(p);
+		s = type == L32_TYPE_Q8_0 ? kr_sum8(p) : kr_sum8_16(p);
 		if (type == L32_TYPE_Q4_0)
 			s = _mm256_sub_epi32(s, _mm256_set1_epi32(8 * (int32_t)xv->sum[b]));
 		acc = _mm256_fmadd_ps(_mm256_mul_ps(kr_scales(wr, b * bb), dx),
