@@ -680,9 +680,10 @@ ks_tile_plain(int type, const int R, const int T, const uint8_t *const *wr,
 			out[r][t] = ks_hsum(_mm256_add_ps(a0[r][t], a1[r][t])) + tail[r][t];
 }
 
+/* Rows r, r + rs, .. r + (R-1) rs by tokens t0 .. t0+T-1. */
 KS_INLINE void
 ks_pass_plain(int type, const int R, const int T, const struct l32_tensor *w,
-    int64_t r, const float *x, int64_t t0, float *y, int64_t ldy)
+    int64_t r, int64_t rs, const float *x, int64_t t0, float *y, int64_t ldy)
 {
 	const uint8_t *wr[4];
 	const float *xt[4];
@@ -690,7 +691,7 @@ ks_pass_plain(int type, const int R, const int T, const struct l32_tensor *w,
 
 #pragma GCC unroll 4
 	for (int i = 0; i < R; i++)
-		wr[i] = (const uint8_t *)w->data + (size_t)(r + i) * w->row_bytes;
+		wr[i] = (const uint8_t *)w->data + (size_t)(r + i * rs) * w->row_bytes;
 #pragma GCC unroll 4
 	for (int t = 0; t < T; t++)
 		xt[t] = x + (t0 + t) * w->cols;
@@ -699,11 +700,12 @@ ks_pass_plain(int type, const int R, const int T, const struct l32_tensor *w,
 	for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
 		for (int t = 0; t < T; t++)
-			y[(t0 + t) * ldy + r + i] = out[i][t];
+			y[(t0 + t) * ldy + r + i * rs] = out[i][t];
 }
 
-/* As ks_rows_xq: 4 rows a pass for one token, one row for up to 4 tokens
- * otherwise, each row taking all the tokens in turn. */
+/* As ks_rows_xq: 4 rows a pass for one token (from the 4 quarters of the
+ * range, 4 long streams), one row for up to 4 tokens otherwise, each row
+ * taking all the tokens in turn. */
 KS_INLINE void
 ks_rows_plain(int type, const struct l32_tensor *w, int64_t r0, int64_t r1,
     const float *x, int64_t n, float *y, int64_t ldy)
@@ -711,19 +713,21 @@ ks_rows_plain(int type, const struct l32_tensor *w, int64_t r0, int64_t r1,
 	int64_t r = r0;
 
 	if (n == 1) {
-		for (; r + 4 <= r1; r += 4)
-			ks_pass_plain(type, 4, 1, w, r, x, 0, y, ldy);
-		for (; r < r1; r++)
-			ks_pass_plain(type, 1, 1, w, r, x, 0, y, ldy);
+		int64_t q = (r1 - r0) / 4;
+
+		for (int64_t k = 0; k < q; k++)
+			ks_pass_plain(type, 4, 1, w, r0 + k, q, x, 0, y, ldy);
+		for (r = r0 + 4 * q; r < r1; r++)
+			ks_pass_plain(type, 1, 1, w, r, 1, x, 0, y, ldy);
 		return;
 	}
 	for (; r < r1; r++)
 		for (int64_t t0 = 0; t0 < n; t0 += 4)
 			switch (n - t0 < 4 ? n - t0 : 4) {
-			case 1: ks_pass_plain(type, 1, 1, w, r, x, t0, y, ldy); break;
-			case 2: ks_pass_plain(type, 1, 2, w, r, x, t0, y, ldy); break;
-			case 3: ks_pass_plain(type, 1, 3, w, r, x, t0, y, ldy); break;
-			default: ks_pass_plain(type, 1, 4, w, r, x, t0, y, ldy); break;
+			case 1: ks_pass_plain(type, 1, 1, w, r, 1, x, t0, y, ldy); break;
+			case 2: ks_pass_plain(type, 1, 2, w, r, 1, x, t0, y, ldy); break;
+			case 3: ks_pass_plain(type, 1, 3, w, r, 1, x, t0, y, ldy); break;
+			default: ks_pass_plain(type, 1, 4, w, r, 1, x, t0, y, ldy); break;
 			}
 }
 
