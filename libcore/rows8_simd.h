@@ -57,14 +57,21 @@ kr_sum8_16(const __m256i *p)
 KS_INLINE __m256
 kr_scales(const uint8_t *const *wr, size_t off)
 {
-	__m128i h = _mm_setzero_si128();
-	uint16_t v;
+	uint16_t v[8];
+	__m128i h;
 
-#pragma GCC unroll 8
-	for (int i = 0; i < 8; i++) {
-		memcpy(&v, wr[i] + off, sizeof(v));
-		h = _mm_insert_epi16(h, v, i);
-	}
+	for (int i = 0; i < 8; i++)
+		memcpy(&v[i], wr[i] + off, sizeof(v[i]));
+	/* the lane of an insert must be a constant at every optimization
+	 * level, hence no loop */
+	h = _mm_cvtsi32_si128(v[0]);
+	h = _mm_insert_epi16(h, v[1], 1);
+	h = _mm_insert_epi16(h, v[2], 2);
+	h = _mm_insert_epi16(h, v[3], 3);
+	h = _mm_insert_epi16(h, v[4], 4);
+	h = _mm_insert_epi16(h, v[5], 5);
+	h = _mm_insert_epi16(h, v[6], 6);
+	h = _mm_insert_epi16(h, v[7], 7);
 	return _mm256_cvtph_ps(h);
 }
 
