@@ -216,10 +216,9 @@ ks_offset32(int type)
 	return type == L32_TYPE_Q4_0 ? 8 : type == L32_TYPE_Q5_0 ? 16 : 0;
 }
 
-/* The 32-value block types.  Q8_0: |w| · (x with the sign of w), the
- * unsigned-by-signed product the instructions have.  Q4_0, Q5_0:
- * Σ (u - o) x = Σ u x - o Σ x, the second term from the activations'
- * block sum.  Q5_1: d dx Σ u x in the vector, and
+/* The 32-value block types without prompt kernels (Q8_0 and Q4_0 decode
+ * in rows8_simd.h).  Q5_0: Σ (u - o) x = Σ u x - o Σ x, the second term
+ * from the activations' block sum.  Q5_1: d dx Σ u x in the vector, and
  * m dx Σ x in a scalar beside it (macc). */
 KS_INLINE void
 ks_tile32(int type, const int R, const int T, const uint8_t *const *wr,
@@ -248,14 +247,11 @@ ks_tile32(int type, const int R, const int T, const uint8_t *const *wr,
 			__m256 dw = ks_lut8(blk);
 
 			ks_prefetch(blk, bb);
-			__m256i q = ks_unpack32(type, blk);
-			__m256i u = type == L32_TYPE_Q8_0 ? _mm256_sign_epi8(q, q) : q;
+			__m256i u = ks_unpack32(type, blk);
 
 #pragma GCC unroll 4
 			for (int t = 0; t < T; t++) {
-				__m256i p = type == L32_TYPE_Q8_0 ?
-				    KS_DOT_ACC(_mm256_setzero_si256(), u, _mm256_sign_epi8(x[t], q)) :
-				    KS_DOT_ACC(base[t], u, x[t]);
+				__m256i p = KS_DOT_ACC(base[t], u, x[t]);
 
 				acc[i][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, dx[t]),
 				    _mm256_cvtepi32_ps(p), acc[i][t]);
@@ -380,68 +376,14 @@ ks_q6_scale_pair(__m128i sc8, int j)
 	    _mm_set_epi64x((long long)(ones * (unsigned)(j + 1)), (long long)(ones * (unsigned)j))));
 }
 
-/* Q6_K: Σ_j sc_j Σ q xq over groups of 16, less 32 Σ_j sc_j Σ xq. */
-KS_INLINE void
-ks_tile_q6_k(const int R, const int T, const uint8_t *const *wr,
-    const struct l32_xq *xv, int64_t b0, int64_t b1, __m256 acc[4][4])
-{
-	for (int64_t b = b0; b < b1; b++) {
-#pragma GCC unroll 4
-		for (int i = 0; i < R; i++) {
-			const uint8_t *blk = wr[i] + (size_t)b * 210;
-			__m256 d = ks_lut8(blk + 208);
-
-			ks_prefetch(blk, 210);
-			__m128i sc8 = _mm_loadu_si128((const __m128i *)(blk + 192));
-			__m256i isum[4];
-
-#pragma GCC unroll 4
-			for (int t = 0; t < T; t++)
-				isum[t] = _mm256_setzero_si256();
-#pragma GCC unroll 2
-			for (int h = 0; h < 2; h++) {
-				__m256i q[4], s[4];
-
-				ks_q6_unpack(blk, h, q);
-#pragma GCC unroll 4
-				for (int k = 0; k < 4; k++)
-					s[k] = ks_q6_scale_pair(sc8, 8 * h + 2 * k);
-#pragma GCC unroll 4
-				for (int t = 0; t < T; t++) {
-					const int8_t *x = xv[t].qs + 256 * b + 128 * h;
-
-#pragma GCC unroll 4
-					for (int k = 0; k < 4; k++)
-						isum[t] = _mm256_add_epi32(isum[t],
-						    _mm256_madd_epi16(_mm256_maddubs_epi16(q[k],
-						    ks_load(x + 32 * k)), s[k]));
-				}
-			}
-#pragma GCC unroll 4
-			for (int t = 0; t < T; t++) {
-				__m256i cor = _mm256_madd_epi16(ks_load(xv[t].sum + 16 * b),
-				    _mm256_cvtepi8_epi16(sc8));
-
-				isum[t] = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(cor, 5));
-				acc[i][t] = _mm256_fmadd_ps(_mm256_mul_ps(d,
-				    _mm256_set1_ps(xv[t].d[b])), _mm256_cvtepi32_ps(isum[t]), acc[i][t]);
-			}
-		}
-	}
-}
-
 KS_INLINE void
 ks_tile(int type, const int R, const int T, const uint8_t *const *wr,
     const struct l32_xq *xv, int64_t b0, int64_t b1, __m256 acc[4][4],
     float macc[4][4])
 {
 	switch (type) {
-	case L32_TYPE_Q4_K:
 	case L32_TYPE_Q5_K:
 		ks_tile_kq45(type, R, T, wr, xv, b0, b1, acc);
-		break;
-	case L32_TYPE_Q6_K:
-		ks_tile_q6_k(R, T, wr, xv, b0, b1, acc);
 		break;
 	default:
 		ks_tile32(type, R, T, wr, xv, b0, b1, acc, macc);
@@ -549,18 +491,20 @@ ks_dot_blocks(int type, enum l32_xq_kind kind, const void *row, const float *x,
 	return ks_hsum(acc[0][0]) + macc[0][0];
 }
 
-#define KS_BLOCK_KERNELS(t, TYPE, KIND, quantize)			\
+/* The kernels of a block type from its dot and rows_xq bodies (ks_* here,
+ * kr_* in rows8_simd.h). */
+#define KS_BLOCK_KERNELS(t, TYPE, KIND, quantize, DOT, ROWS_XQ)		\
 static float								\
 dot_##t(const void *row, const float *x, int64_t n)			\
 {									\
-	return ks_dot_blocks(TYPE, KIND, row, x, n);			\
+	return DOT(TYPE, KIND, row, x, n);				\
 }									\
 									\
 static void								\
 rows_xq_##t(const struct l32_tensor *w, int64_t r0, int64_t r1,		\
     const void *xp, int64_t n, float *y, int64_t ldy)			\
 {									\
-	ks_rows_xq(TYPE, KIND, w, r0, r1, xp, n, y, ldy);		\
+	ROWS_XQ(TYPE, KIND, w, r0, r1, xp, n, y, ldy);			\
 }									\
 									\
 static void								\
@@ -571,18 +515,18 @@ rows_##t(const struct l32_tensor *w, int64_t r0, int64_t r1,		\
 	    rows_xq_##t, dot_##t);					\
 }
 
-KS_BLOCK_KERNELS(q5_0, L32_TYPE_Q5_0, L32_XQ_Q8, quantize_q8)
-KS_BLOCK_KERNELS(q5_1, L32_TYPE_Q5_1, L32_XQ_Q8, quantize_q8)
-KS_BLOCK_KERNELS(q5_k, L32_TYPE_Q5_K, L32_XQ_Q8K, quantize_q8k)
+KS_BLOCK_KERNELS(q5_0, L32_TYPE_Q5_0, L32_XQ_Q8, quantize_q8, ks_dot_blocks, ks_rows_xq)
+KS_BLOCK_KERNELS(q5_1, L32_TYPE_Q5_1, L32_XQ_Q8, quantize_q8, ks_dot_blocks, ks_rows_xq)
+KS_BLOCK_KERNELS(q5_k, L32_TYPE_Q5_K, L32_XQ_Q8K, quantize_q8k, ks_dot_blocks, ks_rows_xq)
 
 /* The types with prompt kernels decode 8 rows at a time instead, in the
  * prompt kernels' arithmetic. */
 #include "rows8_simd.h"
 
-KR_BLOCK_KERNELS(q8_0, L32_TYPE_Q8_0, L32_XQ_Q8, quantize_q8)
-KR_BLOCK_KERNELS(q4_0, L32_TYPE_Q4_0, L32_XQ_Q8, quantize_q8)
-KR_BLOCK_KERNELS(q4_k, L32_TYPE_Q4_K, L32_XQ_Q8K, quantize_q8k)
-KR_BLOCK_KERNELS(q6_k, L32_TYPE_Q6_K, L32_XQ_Q8K, quantize_q8k)
+KS_BLOCK_KERNELS(q8_0, L32_TYPE_Q8_0, L32_XQ_Q8, quantize_q8, kr_dot, kr_rows_xq)
+KS_BLOCK_KERNELS(q4_0, L32_TYPE_Q4_0, L32_XQ_Q8, quantize_q8, kr_dot, kr_rows_xq)
+KS_BLOCK_KERNELS(q4_k, L32_TYPE_Q4_K, L32_XQ_Q8K, quantize_q8k, kr_dot, kr_rows_xq)
+KS_BLOCK_KERNELS(q6_k, L32_TYPE_Q6_K, L32_XQ_Q8K, quantize_q8k, kr_dot, kr_rows_xq)
 
 /* ------------------------------------------------------- f32, f16, bf16 */
 

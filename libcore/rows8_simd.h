@@ -266,25 +266,3 @@ kr_dot(int type, enum l32_xq_kind kind, const void *row, const float *x, int64_t
 	}
 	return _mm256_cvtss_f32(acc);
 }
-
-#define KR_BLOCK_KERNELS(t, TYPE, KIND, quantize)			\
-static float								\
-dot_##t(const void *row, const float *x, int64_t n)			\
-{									\
-	return kr_dot(TYPE, KIND, row, x, n);				\
-}									\
-									\
-static void								\
-rows_xq_##t(const struct l32_tensor *w, int64_t r0, int64_t r1,		\
-    const void *xp, int64_t n, float *y, int64_t ldy)			\
-{									\
-	kr_rows_xq(TYPE, KIND, w, r0, r1, xp, n, y, ldy);		\
-}									\
-									\
-static void								\
-rows_##t(const struct l32_tensor *w, int64_t r0, int64_t r1,		\
-    const float *x, int64_t n, float *y, int64_t ldy)			\
-{									\
-	l32_rows_with_xq(w, r0, r1, x, n, y, ldy, KIND, quantize,	\
-	    rows_xq_##t, dot_##t);					\
-}
