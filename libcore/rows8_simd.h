@@ -52,26 +52,31 @@ kr_sum8_16(const __m256i *p)
 	    _mm256_cvtepi16_epi32(_mm256_extracti128_si256(c, 1)));
 }
 
+KS_INLINE int
+kr_u16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
 /* The f16 scales at offset off of block b of the 8 rows, as f32 (exactly,
  * as the table gives them). */
 KS_INLINE __m256
 kr_scales(const uint8_t *const *wr, size_t off)
 {
-	uint16_t v[8];
-	__m128i h;
+	__m128i h = _mm_cvtsi32_si128(kr_u16(wr[0] + off));
 
-	for (int i = 0; i < 8; i++)
-		memcpy(&v[i], wr[i] + off, sizeof(v[i]));
 	/* the lane of an insert must be a constant at every optimization
 	 * level, hence no loop */
-	h = _mm_cvtsi32_si128(v[0]);
-	h = _mm_insert_epi16(h, v[1], 1);
-	h = _mm_insert_epi16(h, v[2], 2);
-	h = _mm_insert_epi16(h, v[3], 3);
-	h = _mm_insert_epi16(h, v[4], 4);
-	h = _mm_insert_epi16(h, v[5], 5);
-	h = _mm_insert_epi16(h, v[6], 6);
-	h = _mm_insert_epi16(h, v[7], 7);
+	h = _mm_insert_epi16(h, kr_u16(wr[1] + off), 1);
+	h = _mm_insert_epi16(h, kr_u16(wr[2] + off), 2);
+	h = _mm_insert_epi16(h, kr_u16(wr[3] + off), 3);
+	h = _mm_insert_epi16(h, kr_u16(wr[4] + off), 4);
+	h = _mm_insert_epi16(h, kr_u16(wr[5] + off), 5);
+	h = _mm_insert_epi16(h, kr_u16(wr[6] + off), 6);
+	h = _mm_insert_epi16(h, kr_u16(wr[7] + off), 7);
 	return _mm256_cvtph_ps(h);
 }
 
