@@ -23,7 +23,8 @@
 
 #define KG_Q8_GROUP 320  /* panel bytes of one Q8 block: qs, d, sum */
 #define KG_Q8K_GROUP 2336 /* of one Q8K block: qs, d, sums of 16 */
-/* The most blocks of a row one pass takes (KG_KCHUNK_BYTES / 320). */
+/* The most blocks of a row one pass takes: at least the KG_KCHUNK_BYTES /
+ * 320 = 51 that one group of Q8 tokens allows, the most of any case. */
 #define KG_KMAX 64
 
 /* The 4 bytes at p in every 32-bit lane.  Always a broadcast load, a

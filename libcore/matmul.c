@@ -31,8 +31,8 @@
  * as its per-row kernel) beats the per-row one; with fewer, most lanes of
  * its groups of 8 would be empty. */
 #define GROUPS_MIN_TOKENS 6
-/* The fewest rows a thread claims at a time (a multiple of the kernels'
- * 4-row tile), and the most bytes: long enough for the kernels to stream,
+/* The fewest rows a thread claims at a time (claims are rounded to 4
+ * rows; the 8-row decode passes take any count), and the most bytes: long enough for the kernels to stream,
  * short enough that the threads finish together. */
 #define CHUNK_MIN 16
 #define CHUNK_MAX_BYTES (256 * 1024)
