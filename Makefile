@@ -32,7 +32,7 @@ CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check)
 CHECK_LIBS   := $(shell $(PKG_CONFIG) --libs check)
 
 WARN     = -Wall -Wextra -Wno-unused-parameter
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Ilibcore $(PKG_CFLAGS) $(BLIS_CFLAGS) -pthread
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -MMD -MP $(WARN) $(CFLAGS) -Ilibcore $(PKG_CFLAGS) $(BLIS_CFLAGS) -pthread
 LIBS     = $(PKG_LIBS) $(BLIS_LIBS) -lm -pthread
 
 # ISA-specific kernels live in files named *-avx2.c / *-avx512.c and are
@@ -43,7 +43,7 @@ AVX512_FLAGS = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512b
 # B is the build directory: objects and programs go there (default: in
 # place), so several builds (normal, sanitizers) can share one source tree.
 B ?= .
-CORE_SRC = $(sort $(wildcard libcore/*.c))
+CORE_SRC = $(sort $(shell find libcore -name '*.c'))
 CORE_OBJ = $(patsubst %.c,$(B)/%.o,$(CORE_SRC))
 LIBCORE  = $(B)/libcore/libcore.a
 PROGS    = $(patsubst %.c,$(B)/%,$(sort $(wildcard bin/l32-*.c)))
@@ -62,15 +62,15 @@ FUZZ_REPLAY = $(patsubst tests/fuzz/fuzz_%.c,$(B)/tests/fuzz/replay_%,$(FUZZ_SRC
 
 all: $(LIBCORE) $(PROGS) $(TOOLS)
 
-$(B)/libcore/%.o: libcore/%.c libcore/*.h
+$(B)/libcore/%.o: libcore/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(B)/libcore/%-avx2.o: libcore/%-avx2.c libcore/*.h
+$(B)/libcore/%-avx2.o: libcore/%-avx2.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(AVX2_FLAGS) -c -o $@ $<
 
-$(B)/libcore/%-avx512.o: libcore/%-avx512.c libcore/*.h
+$(B)/libcore/%-avx512.o: libcore/%-avx512.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(AVX512_FLAGS) -c -o $@ $<
 
@@ -86,7 +86,7 @@ $(B)/tools/%: tools/%.c $(TESTLIB_OBJ) $(LIBCORE)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/lib -o $@ $< $(TESTLIB_OBJ) $(LIBCORE) $(LIBS)
 
-$(B)/tests/lib/%.o: tests/lib/%.c tests/lib/*.h libcore/*.h
+$(B)/tests/lib/%.o: tests/lib/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/lib -c -o $@ $<
 
@@ -120,7 +120,7 @@ check-asan:
 	$(MAKE) check B=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 
 clean-objs:
-	rm -f $(B)/libcore/*.o $(LIBCORE) $(PROGS) $(UNIT) $(TOOLS) $(BENCH) $(FUZZ_REPLAY) $(B)/tests/lib/*.o
+	find $(B)/libcore $(B)/bin $(B)/tests $(B)/tools -name '*.[od]' -delete 2>/dev/null; rm -f $(B)/libcore/*.o $(LIBCORE) $(PROGS) $(UNIT) $(TOOLS) $(BENCH) $(FUZZ_REPLAY) $(B)/tests/lib/*.o
 
 bench: all $(BENCH)
 	L32_SHARED="$(L32_SHARED)" L32_BIN="$(abspath $(B))/bin" L32_TOOLS="$(abspath $(B))/tools" L32_BENCH="$(abspath $(B))/tests/bench" sh tests/bench/run.sh
@@ -150,6 +150,9 @@ install: all
 
 clean: clean-objs
 	rm -rf build-asan build-fuzz build-*
+
+# Header dependencies, written by the compiler (-MMD) next to each object.
+-include $(shell find $(B)/libcore $(B)/bin $(B)/tests $(B)/tools -name '*.d' 2>/dev/null)
 
 .PHONY: all check check-asan clean clean-objs bench fuzz install unicode
 .SUFFIXES:
