@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "l32.h"
+#include "prog/l32_prog.h"
 
 #define MAX_INPUTS 2048   /* inputs per request, as OpenAI allows */
 #define MAX_HELD 64       /* requests read ahead while their inputs wait */

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "l32.h"
+#include "prog/l32_prog.h"
 
 struct generate {
 	struct l32_model *model;

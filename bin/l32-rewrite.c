@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "l32.h"
+#include "prog/l32_prog.h"
 
 #define MAX_QUERIES 20   /* query variants one request may ask for */
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "l32.h"
+#include "prog/l32_prog.h"
 
 struct summarize {
 	struct l32_model *model;

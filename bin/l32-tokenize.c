@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "l32.h"
+#include "prog/l32_prog.h"
 
 struct tokenize {
 	struct l32_tokenizer *tok;

@@ -18,7 +18,7 @@
 
 #include "kernels.h"
 #include "matmul.h"
-#include "pool.h"
+#include "base/pool.h"
 
 /* A panel of widened rows is sized to stay in L2 between being written
  * and BLIS packing it. */

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model.h"
+#include "model/model.h"
 #include "quant.h"
 
 /* Rows r0..r1-1 of w times each of n tokens: y[t * ldy + r] = row r · x[t * w->cols ..]. */

@@ -22,7 +22,7 @@
 
 #include <stdint.h>
 
-#include "l32_model.h"
+#include "compute/l32_compute.h"
 
 float l32_f16_to_f32(uint16_t h);
 /* Round to nearest, ties to even; overflow gives infinity. */

@@ -29,10 +29,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gguf.h"
+#include "formats/gguf.h"
 #include "ggufw.h"
 #include "l32.h"
-#include "mapfile.h"
+#include "prog/l32_prog.h"
+#include "base/mapfile.h"
 #include "quant.h"
 #include "recipe.h"
 

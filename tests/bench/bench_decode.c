@@ -22,9 +22,10 @@
 
 #include "kernels.h"
 #include "l32.h"
+#include "prog/l32_prog.h"
 #include "membw.h"
-#include "model.h"
-#include "pool.h"
+#include "model/model.h"
+#include "base/pool.h"
 #include "recipe.h"
 
 #define PROMPT 64

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "l32.h"
+#include "prog/l32_prog.h"
 
 #define N_INPUTS 100
 #define N_TOKENS 64

@@ -20,9 +20,10 @@
 #include "cpu.h"
 #include "kernels.h"
 #include "l32.h"
+#include "prog/l32_prog.h"
 #include "matmul.h"
 #include "membw.h"
-#include "pool.h"
+#include "base/pool.h"
 #include "quant.h"
 
 #define ROWS 2048

@@ -37,7 +37,8 @@
 #include <unistd.h>
 
 #include "l32.h"
-#include "pool.h"
+#include "prog/l32_prog.h"
+#include "base/pool.h"
 
 #define BW_BYTES ((size_t)1 << 30)
 #define PROMPT 128

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "l32.h"
+#include "prog/l32_prog.h"
 
 #define TARGET_BYTES (4u << 20)
 #define SECONDS 2.0

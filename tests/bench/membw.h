@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "cpu.h"
-#include "pool.h"
+#include "base/pool.h"
 
 struct membw_job {
 	const uint64_t *buf;

@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gguf.h"
-#include "model.h"
+#include "formats/gguf.h"
+#include "model/model.h"
 
 static volatile unsigned sink;
 

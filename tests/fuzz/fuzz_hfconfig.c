@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "hfconfig.h"
+#include "formats/hfconfig.h"
 
 static volatile unsigned sink;
 

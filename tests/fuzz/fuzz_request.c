@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "l32.h"
+#include "prog/l32_prog.h"
 
 #define MAX_LINE 512   /* --max-line, small so long lines occur */
 #define MAX_HELD 4     /* --batch */

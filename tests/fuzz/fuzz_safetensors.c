@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "safetensors.h"
+#include "formats/safetensors.h"
 
 static volatile unsigned sink;
 

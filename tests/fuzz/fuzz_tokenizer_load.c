@@ -12,7 +12,8 @@
 #include <string.h>
 
 #include "l32.h"
-#include "tokenizer.h"
+#include "prog/l32_prog.h"
+#include "tokenizer/tokenizer.h"
 
 static const char sample[] = "Hello, world! <|eot_id|> 123 caf\xc3\xa9 \xf0\x9f\xa6\x99\n\x80";
 

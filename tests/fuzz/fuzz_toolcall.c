@@ -9,7 +9,8 @@
 #include <string.h>
 
 #include "l32.h"
-#include "pyjson.h"
+#include "prog/l32_prog.h"
+#include "chat/pyjson.h"
 
 /* Every call has an id, type "function", a name, and arguments that are
  * the JSON text of an object. */

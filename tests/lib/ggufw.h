@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gguf.h"
+#include "formats/gguf.h"
 #include "l32.h"
 
 /* ------------------------------------------------------------------ GGUF */

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model.h"
+#include "model/model.h"
 
 struct l32_recipe_config {
 	const char *name;                /* "tiny", "mini", "1B", "3B" */

@@ -11,7 +11,8 @@
 #include <string.h>
 
 #include "l32.h"
-#include "pyjson.h"
+#include "prog/l32_prog.h"
+#include "chat/pyjson.h"
 
 static json_t *chat_cases;  /* chat-cases.jsonl, one object per case */
 static json_t *golden_chat; /* the "kind": "chat" lines of tokenizer.jsonl */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "l32.h"
+#include "prog/l32_prog.h"
 
 static struct l32_model *model;
 static const struct l32_tokenizer *tok;

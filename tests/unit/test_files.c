@@ -34,10 +34,11 @@
 
 #include "cpu.h"
 #include "kernels.h"
-#include "kvcache.h"
+#include "compute/kvcache.h"
 #include "l32.h"
+#include "prog/l32_prog.h"
 #include "matmul.h"
-#include "model.h"
+#include "model/model.h"
 #include "quant.h"
 #include "recipe.h"
 

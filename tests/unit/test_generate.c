@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "l32.h"
+#include "prog/l32_prog.h"
 
 static struct l32_model *model;
 static struct l32_engine *engine;

@@ -14,9 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gguf.h"
+#include "formats/gguf.h"
 #include "ggufw.h"
-#include "mapfile.h"
+#include "base/mapfile.h"
 #include "micromodel.h"
 
 /* ------------------------------------------------------------- helpers */

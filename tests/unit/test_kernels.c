@@ -18,8 +18,9 @@
 #include "cpu.h"
 #include "kernels.h"
 #include "l32.h"
+#include "prog/l32_prog.h"
 #include "matmul.h"
-#include "pool.h"
+#include "base/pool.h"
 #include "quant.h"
 #include "recipe.h"
 

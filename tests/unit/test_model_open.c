@@ -18,10 +18,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gguf.h"
-#include "mapfile.h"
+#include "formats/gguf.h"
+#include "base/mapfile.h"
 #include "micromodel.h"
-#include "model.h"
+#include "model/model.h"
 
 /* ---------------------------------------------------------------- helpers */
 

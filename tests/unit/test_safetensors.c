@@ -14,8 +14,8 @@
 #include <string.h>
 
 #include "ggufw.h"
-#include "mapfile.h"
-#include "safetensors.h"
+#include "base/mapfile.h"
+#include "formats/safetensors.h"
 
 static char *
 golden(const char *rel)

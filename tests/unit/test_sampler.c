@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "l32.h"
+#include "prog/l32_prog.h"
 
 #define NV 1000
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "l32.h"
+#include "prog/l32_prog.h"
 
 static struct l32_model *model;
 static const struct l32_tokenizer *tok;

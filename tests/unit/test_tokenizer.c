@@ -14,8 +14,9 @@
 #include <unistd.h>
 
 #include "l32.h"
-#include "pretok.h"
-#include "unicode.h"
+#include "prog/l32_prog.h"
+#include "tokenizer/pretok.h"
+#include "base/unicode.h"
 
 enum { TIKTOKEN, HF, GGUF, N_LOADERS };
 static const char *const loader_name[N_LOADERS] = { "tiktoken", "tokenizer.json", "gguf" };

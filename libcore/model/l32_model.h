@@ -1,0 +1,30 @@
+/*
+ * l32_model.h - model files (GGUF, Hugging Face directories) and their
+ * hyperparameters, read from the file, never assumed.
+ */
+#ifndef L32_MODEL_API_H
+#define L32_MODEL_API_H
+
+#include "base/l32_base.h"
+#include "formats/l32_types.h"
+#include "tokenizer/l32_tokenizer.h"
+
+struct l32_tokenizer;
+
+
+struct l32_model;
+
+/* Opens a GGUF file or a Hugging Face directory (config.json +
+ * model.safetensors or shards + tokenizer.json).  Weights are mapped, not
+ * read. */
+struct l32_model *l32_model_open(const char *path, struct l32_err *err);
+void l32_model_free(struct l32_model *m);
+const struct l32_hparams *l32_model_hparams(const struct l32_model *m);
+/* The model's tokenizer (owned by the model); NULL if the file has none. */
+struct l32_tokenizer *l32_model_tokenizer(const struct l32_model *m);
+/* A short description: file type and shape, e.g. "llama 1.2B Q8_0". */
+const char *l32_model_desc(const struct l32_model *m);
+/* Bytes of weights mapped. */
+uint64_t l32_model_weight_bytes(const struct l32_model *m);
+
+#endif /* L32_MODEL_API_H */

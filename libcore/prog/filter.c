@@ -1,0 +1,853 @@
+/*
+ * filter.c - the NDJSON request loop shared by every program (see
+ * l32_filter.h): one answer per request, in input order; an error line in
+ * place of a bad one; the stream always goes on.
+ */
+#include <err.h>
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "prog/l32_prog.h"
+#include "prog/linereader.h"
+
+/* Answers kept behind an unfinished request before the loop stops reading
+ * and works on the held requests instead: without a bound, a long request
+ * followed by many quick answers (bad lines) would keep the whole input's
+ * answers in memory. */
+#define MAX_QUEUED 1024
+#define MAX_PENDING_BYTES (64u << 20)
+
+/* One request from the moment its line is read until its last answer is
+ * written.  Answers leave in input order: a ticket behind an unfinished one
+ * keeps its output until it reaches the head of the queue. */
+struct l32_ticket {
+	struct l32_filter *f;
+	const char *file;          /* input name (owned by the filter) */
+	long lineno;
+	json_t *req_id, *custom_id, *metadata;  /* echoed on every answer */
+	int batch;                 /* came in an OpenAI Batch line */
+	uint64_t hash;             /* of the line, for deterministic ids */
+	int held;                  /* answered later, by l32_ticket_finish/fail */
+	int done;
+	struct l32_buf pending;    /* output waiting for the tickets before it */
+	struct l32_ticket *next;
+};
+
+struct l32_filter {
+	const struct l32_filter_ops *ops;
+	void *arg;
+	const struct l32_filter_opts *opts;
+	struct l32_linereader *in;
+	char **names;              /* (n_names) input names, for messages */
+	int n_names;
+	struct l32_ticket *head, *tail;  /* requests in input order */
+	struct l32_ticket *cur;    /* the one being handled */
+	int n_held;                /* held tickets not yet finished */
+	int n_queued;              /* tickets in the queue */
+	size_t pending_bytes;      /* output kept in the queue */
+	/* counts */
+	long n_ok, n_err, n_tokens;
+	int out_failed;
+	int progress;
+	double t_start, t_last_progress;
+	struct l32_buf line;   /* output scratch */
+};
+
+static volatile sig_atomic_t stop_signal;
+
+static void
+on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+int
+l32_filter_stopping(void)
+{
+	return stop_signal != 0;
+}
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+void
+l32_filter_opts_init(struct l32_filter_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->max_line = L32_DEFAULT_MAX_LINE;
+	o->progress = -1;
+}
+
+long
+l32_filter_lineno(const struct l32_filter *f)
+{
+	return f->cur != NULL ? f->cur->lineno : 0;
+}
+
+void
+l32_filter_count_tokens(struct l32_filter *f, long n)
+{
+	f->n_tokens += n;
+}
+
+uint64_t
+l32_filter_request_hash(const struct l32_filter *f)
+{
+	return f->cur != NULL ? f->cur->hash : 0;
+}
+
+long long
+l32_filter_created(void)
+{
+	const char *s = getenv("SOURCE_DATE_EPOCH");
+	const char *errstr;
+	long long t;
+
+	if (s != NULL && *s != '\0') {
+		t = strtonum(s, 0, 253402300799LL, &errstr);
+		if (errstr == NULL)
+			return t;
+	}
+	return (long long)time(NULL);
+}
+
+static uint64_t
+fnv1a(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	while (n-- > 0) {
+		h ^= *s++;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* ----------------------------------------------------------------- output */
+
+/* Writes one finished JSON object as a line; the whole record or nothing
+ * reaches the pipe before the flush, so a reader never sees half a line. */
+static int
+write_line(struct l32_filter *f, const char *s, size_t n)
+{
+	if (f->out_failed)
+		return -1;
+	if (fwrite(s, 1, n, stdout) != n || putchar('\n') == EOF || fflush(stdout) == EOF) {
+		warn("stdout: write error");
+		f->out_failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* A ticket's output line: straight out at the head of the queue, kept
+ * for later behind it. */
+static int
+ticket_line(struct l32_ticket *t, const char *s, size_t n)
+{
+	size_t old = t->pending.len;
+	int rc = 0;
+
+	if (t == t->f->head)
+		return write_line(t->f, s, n);
+	if (l32_buf_append(&t->pending, s, n) == -1 || l32_buf_append(&t->pending, "\n", 1) == -1) {
+		warnx("out of memory keeping an answer");
+		t->f->out_failed = 1;
+		rc = -1;
+	}
+	t->f->pending_bytes += t->pending.len - old;
+	return rc;
+}
+
+static int
+write_json(struct l32_ticket *t, json_t *obj)
+{
+	struct l32_filter *f = t->f;
+	char *s;
+	int rc;
+
+	s = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(9) | JSON_PRESERVE_ORDER);
+	if (s == NULL) {
+		warnx("out of memory writing a response");
+		f->out_failed = 1;
+		return -1;
+	}
+	if (f->opts->sse) {
+		/* Server-sent events, as the hosted endpoint frames them:
+		 * "data: {...}" and a blank line. */
+		l32_buf_reset(&f->line);
+		if (l32_buf_printf(&f->line, "data: %s\n", s) == -1) {
+			free(s);
+			f->out_failed = 1;
+			return -1;
+		}
+		rc = ticket_line(t, f->line.data, f->line.len);
+	} else
+		rc = ticket_line(t, s, strlen(s));
+	free(s);
+	return rc;
+}
+
+int
+l32_ticket_emit_done(struct l32_ticket *t)
+{
+	if (!t->f->opts->sse || t->f->opts->raw)
+		return 0;
+	return ticket_line(t, "data: [DONE]\n", 13);
+}
+
+int
+l32_filter_emit_done(struct l32_filter *f)
+{
+	return l32_ticket_emit_done(f->cur);
+}
+
+/* --raw: text on one line; backslash, newline and carriage return escaped
+ * as \\, \n and \r so every answer stays one line. */
+static int
+write_raw(struct l32_ticket *t, const char *s, size_t n)
+{
+	struct l32_filter *f = t->f;
+	size_t i;
+
+	l32_buf_reset(&f->line);
+	for (i = 0; i < n; i++) {
+		const char *e = NULL;
+
+		switch (s[i]) {
+		case '\\': e = "\\\\"; break;
+		case '\n': e = "\\n"; break;
+		case '\r': e = "\\r"; break;
+		}
+		if (e != NULL ? l32_buf_puts(&f->line, e) : l32_buf_append(&f->line, s + i, 1))
+			return -1;
+	}
+	return ticket_line(t, f->line.data ? f->line.data : "", f->line.len);
+}
+
+static void
+add_echo(struct l32_ticket *t, json_t *obj)
+{
+	if (t->req_id != NULL)
+		json_object_set(obj, "id", t->req_id);
+	if (t->custom_id != NULL)
+		json_object_set(obj, "custom_id", t->custom_id);
+	if (t->metadata != NULL)
+		json_object_set(obj, "metadata", t->metadata);
+}
+
+int
+l32_ticket_emit(struct l32_ticket *t, json_t *resp)
+{
+	struct l32_filter *f = t->f;
+	json_t *line;
+	char id[40];
+	int rc;
+
+	if (resp == NULL) {
+		warnx("out of memory building an answer");
+		f->out_failed = 1;
+		return -1;
+	}
+	if (f->opts->raw) {
+		const char *s = NULL;
+		size_t n = 0;
+
+		if (f->ops->raw_text != NULL)
+			s = f->ops->raw_text(f->arg, resp, &n);
+		rc = s != NULL ? write_raw(t, s, n) : 0;
+		json_decref(resp);
+		return rc;
+	}
+	if (!t->batch) {
+		add_echo(t, resp);
+		rc = write_json(t, resp);
+		json_decref(resp);
+		return rc;
+	}
+	/* OpenAI Batch output line */
+	snprintf(id, sizeof(id), "batch_req_%016llx", (unsigned long long)t->hash);
+	line = json_pack("{s:s, s:O, s:{s:i, s:s+, s:o}, s:n}",
+	    "id", id, "custom_id", t->custom_id,
+	    "response", "status_code", 200, "request_id", "req_", id + 10, "body", resp,
+	    "error");
+	if (line == NULL) {
+		f->out_failed = 1;
+		return -1;
+	}
+	if (t->metadata != NULL)
+		json_object_set(line, "metadata", t->metadata);
+	rc = write_json(t, line);
+	json_decref(line);
+	return rc;
+}
+
+int
+l32_filter_emit(struct l32_filter *f, json_t *resp)
+{
+	return l32_ticket_emit(f->cur, resp);
+}
+
+static const char *
+default_code(const struct l32_err *err)
+{
+	if (err->code != NULL)
+		return err->code;
+	switch (err->kind) {
+	case L32_ERR_CONTEXT: return "context_length_exceeded";
+	case L32_ERR_UNSUPPORTED: return "unsupported_value";
+	case L32_ERR_NOMEM: return "resource_exhausted";
+	default: return "invalid_value";
+	}
+}
+
+/* The error object.  Message and param are made valid UTF-8 first: they
+ * may quote part of the line cut in the middle of a character (jansson's
+ * "near '...'", a "%.40s"), and jansson refuses such strings. */
+static json_t *
+error_json(const struct l32_err *err)
+{
+	struct l32_buf msg = { 0 }, param = { 0 };
+	json_t *e = NULL;
+
+	if (l32_utf8_sanitize(&msg, err->msg, strnlen(err->msg, sizeof(err->msg))) == 0 &&
+	    l32_utf8_sanitize(&param, err->param, strnlen(err->param, sizeof(err->param))) == 0)
+		e = json_pack("{s:s%, s:s, s:o, s:s}", "message", msg.data ? msg.data : "", msg.len,
+		    "type", err->kind == L32_ERR_NOMEM ? "server_error" : "invalid_request_error",
+		    "param", param.len > 0 ? json_stringn(param.data, param.len) : json_null(),
+		    "code", default_code(err));
+	l32_buf_free(&msg);
+	l32_buf_free(&param);
+	return e;
+}
+
+/* The error line for a failed request (or a Batch output line carrying it). */
+static int
+emit_error(struct l32_ticket *t, const struct l32_err *err)
+{
+	struct l32_filter *f = t->f;
+	json_t *e, *line;
+	char id[40];
+	int rc;
+
+	f->n_err++;
+	warnx("%s:%ld: %s", t->file, t->lineno, err->msg);
+	if (f->opts->raw)  /* keep one line per request */
+		return ticket_line(t, "", 0);
+	if ((e = error_json(err)) == NULL) {
+		warnx("out of memory writing an error line");
+		f->out_failed = 1;
+		return -1;
+	}
+	if (t->batch) {
+		snprintf(id, sizeof(id), "batch_req_%016llx", (unsigned long long)t->hash);
+		line = json_pack("{s:s, s:O, s:n, s:o, s:I}", "id", id,
+		    "custom_id", t->custom_id, "response", "error", e, "line", (json_int_t)t->lineno);
+		if (line != NULL && t->metadata != NULL)
+			json_object_set(line, "metadata", t->metadata);
+	} else {
+		line = json_pack("{s:o, s:I}", "error", e, "line", (json_int_t)t->lineno);
+		if (line != NULL)
+			add_echo(t, line);
+	}
+	if (line == NULL) {
+		warnx("out of memory writing an error line");
+		f->out_failed = 1;
+		return -1;
+	}
+	rc = write_json(t, line);
+	json_decref(line);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- progress */
+
+static void
+progress(struct l32_filter *f, int final)
+{
+	double t = now(), el = t - f->t_start;
+
+	if (!f->progress || (!final && t - f->t_last_progress < 0.5))
+		return;
+	f->t_last_progress = t;
+	fprintf(stderr, "\r%s: %ld requests, %ld errors, %ld tokens, %.1f tok/s%s",
+	    getprogname(), f->n_ok + f->n_err, f->n_err, f->n_tokens,
+	    el > 0 ? f->n_tokens / el : 0.0, final || isatty(STDERR_FILENO) == 0 ? "\n" : "");
+}
+
+/* ------------------------------------------------------------ request loop */
+
+static void
+ticket_free(struct l32_ticket *t)
+{
+	json_decref(t->req_id);
+	json_decref(t->custom_id);
+	json_decref(t->metadata);
+	l32_buf_free(&t->pending);
+	free(t);
+}
+
+/* Writes out and drops the finished tickets at the head of the queue. */
+static void
+flush_done(struct l32_filter *f)
+{
+	struct l32_ticket *t;
+
+	while ((t = f->head) != NULL && t->done) {
+		f->head = t->next;
+		if (f->head == NULL)
+			f->tail = NULL;
+		f->pending_bytes -= t->pending.len;
+		f->n_queued--;
+		ticket_free(t);
+		t = f->head;
+		/* the new head's kept output goes out now */
+		if (t != NULL && t->pending.len > 0 && !f->out_failed) {
+			if (fwrite(t->pending.data, 1, t->pending.len, stdout) != t->pending.len ||
+			    fflush(stdout) == EOF) {
+				warn("stdout: write error");
+				f->out_failed = 1;
+			}
+			f->pending_bytes -= t->pending.len;
+			l32_buf_reset(&t->pending);
+		}
+	}
+}
+
+static struct l32_ticket *
+ticket_new(struct l32_filter *f, long lineno, const char *s, size_t n)
+{
+	struct l32_ticket *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		return NULL;
+	t->f = f;
+	t->file = f->names[f->n_names - 1];
+	t->lineno = lineno;
+	t->hash = fnv1a(s, n < 65536 ? n : 65536);
+	if (f->tail != NULL)
+		f->tail->next = t;
+	else
+		f->head = t;
+	f->tail = t;
+	f->n_queued++;
+	return t;
+}
+
+struct l32_ticket *
+l32_filter_hold(struct l32_filter *f)
+{
+	f->cur->held = 1;
+	f->n_held++;
+	return f->cur;
+}
+
+void
+l32_ticket_finish(struct l32_ticket *t)
+{
+	t->f->n_ok++;
+	t->done = 1;
+	t->f->n_held--;
+}
+
+void
+l32_ticket_fail(struct l32_ticket *t, const struct l32_err *err)
+{
+	emit_error(t, err);
+	t->done = 1;
+	t->f->n_held--;
+}
+
+void
+l32_ticket_count_tokens(struct l32_ticket *t, long n)
+{
+	t->f->n_tokens += n;
+}
+
+uint64_t
+l32_ticket_hash(const struct l32_ticket *t)
+{
+	return t->hash;
+}
+
+int
+l32_ticket_is_batch(const struct l32_ticket *t)
+{
+	return t->batch;
+}
+
+/* Takes the id / custom_id / metadata that come back on the answer. */
+static void
+note_echo(struct l32_ticket *t, json_t *obj)
+{
+	json_t *v;
+
+	if ((v = json_object_get(obj, "id")) != NULL && !json_is_null(v))
+		t->req_id = json_incref(v);
+	if ((v = json_object_get(obj, "custom_id")) != NULL && !json_is_null(v))
+		t->custom_id = json_incref(v);
+	if ((v = json_object_get(obj, "metadata")) != NULL && !json_is_null(v))
+		t->metadata = json_incref(v);
+}
+
+/* An OpenAI Batch line: {"custom_id", "method", "url", "body"}. */
+static json_t *
+unwrap_batch(struct l32_ticket *t, json_t *obj, struct l32_err *err)
+{
+	const struct l32_filter_ops *ops = t->f->ops;
+	json_t *body = json_object_get(obj, "body");
+	json_t *url = json_object_get(obj, "url");
+	json_t *method = json_object_get(obj, "method");
+	const char *const *u;
+
+	t->batch = 1;
+	if (!json_is_string(t->custom_id)) {
+		l32_err_param(err, L32_ERR_INVALID, "custom_id", "custom_id must be a string");
+		return NULL;
+	}
+	if (method != NULL && (!json_is_string(method) || strcmp(json_string_value(method), "POST") != 0)) {
+		l32_err_param(err, L32_ERR_INVALID, "method", "method must be \"POST\"");
+		return NULL;
+	}
+	if (url != NULL && ops->batch_urls != NULL) {
+		if (!json_is_string(url)) {
+			l32_err_param(err, L32_ERR_INVALID, "url", "url must be a string");
+			return NULL;
+		}
+		for (u = ops->batch_urls; *u != NULL; u++)
+			if (strcmp(*u, json_string_value(url)) == 0)
+				break;
+		if (*u == NULL) {
+			l32_err_param(err, L32_ERR_INVALID, "url", "url \"%s\" is not served by %s (it serves %s)",
+			    json_string_value(url), getprogname(), ops->batch_urls[0]);
+			return NULL;
+		}
+	}
+	if (!json_is_object(body)) {
+		l32_err_param(err, L32_ERR_INVALID, "body", "body must be a JSON object");
+		return NULL;
+	}
+	if (json_object_get(body, "metadata") != NULL && t->metadata == NULL)
+		t->metadata = json_incref(json_object_get(body, "metadata"));
+	return json_incref(body);
+}
+
+/* Turns one input line into a request body, or fails with err. */
+static json_t *
+parse_line(struct l32_ticket *t, const char *s, size_t n, struct l32_err *err)
+{
+	struct l32_filter *f = t->f;
+	json_error_t jerr;
+	json_t *obj, *body;
+	size_t i;
+
+	if (!l32_utf8_valid(s, n)) {
+		uint32_t cp;
+		int k;
+
+		for (i = 0; i < n; i += (size_t)k)
+			if ((k = l32_utf8_decode((const unsigned char *)s + i, n - i, &cp)) == 0)
+				break;
+		l32_err_set(err, L32_ERR_INVALID, "line is not valid UTF-8 (near byte %zu)", i + 1);
+		err->code = "invalid_encoding";
+		return NULL;
+	}
+	if (f->opts->text) {
+		if (f->ops->from_text == NULL) {
+			l32_err_set(err, L32_ERR_UNSUPPORTED, "--text is not supported by %s", getprogname());
+			return NULL;
+		}
+		return f->ops->from_text(f->arg, s, n, err);
+	}
+	obj = json_loadb(s, n, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
+	if (obj == NULL) {
+		l32_err_set(err, L32_ERR_INVALID, "invalid JSON at column %d: %s", jerr.column, jerr.text);
+		err->code = "invalid_json";
+		return NULL;
+	}
+	if (!json_is_object(obj)) {
+		json_decref(obj);
+		l32_err_set(err, L32_ERR_INVALID, "a request must be a JSON object");
+		err->code = "invalid_type";
+		return NULL;
+	}
+	note_echo(t, obj);
+	if (t->custom_id != NULL && json_object_get(obj, "body") != NULL) {
+		body = unwrap_batch(t, obj, err);
+		json_decref(obj);
+		return body;
+	}
+	return obj;
+}
+
+static int
+blank(const char *s, size_t n)
+{
+	while (n > 0 && (*s == ' ' || *s == '\t' || *s == '\r'))
+		s++, n--;
+	return n == 0;
+}
+
+/* Answers one line (or starts answering it); -1 when output failed. */
+static int
+answer_line(struct l32_filter *f, long lineno, const char *s, size_t n, int too_long)
+{
+	struct l32_ticket *t;
+	struct l32_err err;
+	json_t *body;
+	int rc;
+
+	l32_err_clear(&err);
+	if ((t = f->cur = ticket_new(f, lineno, s, n)) == NULL) {
+		warnx("out of memory");
+		return -1;
+	}
+	if (too_long) {
+		l32_err_set(&err, L32_ERR_INVALID,
+		    "line is %zu bytes, over the limit of %zu bytes (--max-line)", n, f->opts->max_line);
+		err.code = "line_too_long";
+		rc = emit_error(t, &err);
+	} else if ((body = parse_line(t, s, n, &err)) == NULL)
+		rc = emit_error(t, &err);
+	else {
+		rc = f->ops->handle(f->arg, f, body, &err);
+		json_decref(body);
+		if (f->out_failed)
+			return -1;
+		if (rc == -1) {
+			if (t->held) {  /* a held request that failed at once */
+				t->held = 0;
+				f->n_held--;
+			}
+			rc = emit_error(t, &err);
+		} else if (!t->held)
+			f->n_ok++;
+	}
+	if (!t->held)
+		t->done = 1;
+	f->cur = NULL;
+	flush_done(f);
+	return f->out_failed ? -1 : rc;
+}
+
+/* Advances held requests one step; -1 on a fatal error. */
+static int
+step(struct l32_filter *f)
+{
+	struct l32_err err;
+
+	l32_err_clear(&err);
+	if (f->ops->step(f->arg, &err) == -1) {
+		if (!f->out_failed)
+			warnx("%s", err.msg);
+		return -1;
+	}
+	flush_done(f);
+	progress(f, 0);
+	return f->out_failed ? -1 : 0;
+}
+
+static int
+run_file(struct l32_filter *f, const char *path)
+{
+	struct l32_err err;
+	const char *s;
+	size_t n;
+	int too_long, rc = 0, max_held = f->opts->max_inflight > 0 ? f->opts->max_inflight : 1;
+	char **names;
+
+	l32_err_clear(&err);
+	if ((f->in = l32_linereader_open(path, f->opts->max_line, &err)) == NULL) {
+		warnx("%s", err.msg);
+		return L32_EXIT_FATAL;
+	}
+	names = reallocarray(f->names, (size_t)f->n_names + 1, sizeof(*names));
+	if (names == NULL || (names[f->n_names] = strdup(l32_linereader_name(f->in))) == NULL) {
+		warnx("out of memory");
+		l32_linereader_close(f->in);
+		return L32_EXIT_FATAL;
+	}
+	f->names = names;
+	f->n_names++;
+	while (!stop_signal) {
+		/* Work on what is held rather than wait for input that is not
+		 * there yet, or when as many requests as allowed are running,
+		 * or as many answers as allowed wait behind them. */
+		if (f->n_held > 0 && (f->n_held >= max_held || f->n_queued >= MAX_QUEUED ||
+		    f->pending_bytes >= MAX_PENDING_BYTES || !l32_linereader_ready(f->in))) {
+			if ((rc = step(f)) == -1)
+				break;
+			continue;
+		}
+		if ((rc = l32_linereader_next(f->in, &s, &n, &too_long, &err)) != 1)
+			break;
+		if (!f->opts->text && !too_long && blank(s, n))
+			continue;
+		rc = answer_line(f, l32_linereader_lineno(f->in), s, n, too_long);
+		progress(f, 0);
+		if (rc == -1)
+			break;
+	}
+	if (rc == -1 && !f->out_failed && !stop_signal && err.msg[0] != '\0')
+		warnx("%s", err.msg);
+	l32_linereader_close(f->in);
+	f->in = NULL;
+	if (f->out_failed || (rc == -1 && !stop_signal))
+		return L32_EXIT_FATAL;
+	return 0;
+}
+
+int
+l32_filter_run(const struct l32_filter_ops *ops, void *arg,
+    const struct l32_filter_opts *o, char *const *files, int nfiles)
+{
+	struct l32_filter f;
+	struct sigaction sa;
+	int i, status = 0;
+
+	memset(&f, 0, sizeof(f));
+	f.ops = ops;
+	f.arg = arg;
+	f.opts = o;
+	f.progress = o->progress == -1 ? isatty(STDERR_FILENO) : o->progress;
+	f.t_start = f.t_last_progress = now();
+	/* No SA_RESTART: a blocked read returns, and the loop stops after the
+	 * record being written. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	for (i = 0; i < (nfiles > 0 ? nfiles : 1) && status == 0 && !stop_signal; i++)
+		status = run_file(&f, nfiles > 0 ? files[i] : NULL);
+	/* the requests still running when the input ended */
+	while (status == 0 && !stop_signal && f.n_held > 0)
+		if (step(&f) == -1)
+			status = L32_EXIT_FATAL;
+	progress(&f, 1);
+	if (status == 0 && fflush(stdout) == EOF) {
+		warn("stdout");
+		status = L32_EXIT_FATAL;
+	}
+	while (f.head != NULL) {  /* stopped early: what could not be answered */
+		struct l32_ticket *t = f.head;
+
+		f.head = t->next;
+		ticket_free(t);
+	}
+	for (i = 0; i < f.n_names; i++)
+		free(f.names[i]);
+	free(f.names);
+	l32_buf_free(&f.line);
+	if (status != 0)
+		return status;
+	if (stop_signal)
+		return L32_EXIT_SIGNAL;
+	return f.n_err > 0 ? L32_EXIT_SOME : L32_EXIT_OK;
+}
+
+/* ------------------------------------------------------------ JSON helpers */
+
+static int
+type_error(struct l32_err *err, const char *key, const char *what)
+{
+	l32_err_param(err, L32_ERR_INVALID, key, "%s must be %s", key, what);
+	err->code = "invalid_type";
+	return -1;
+}
+
+int
+l32_json_get_int(json_t *obj, const char *key, long long lo, long long hi,
+    long long *out, struct l32_err *err)
+{
+	json_t *v = json_object_get(obj, key);
+	long long i;
+	double d;
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (json_is_integer(v))  /* compared as an integer: a seed keeps all its digits */
+		i = json_integer_value(v);
+	else if (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v)) {
+		/* 1e3 is an integer; one outside long long cannot be converted */
+		d = json_real_value(v);
+		if (!(d >= -0x1p63 && d < 0x1p63))
+			return l32_err_param(err, L32_ERR_INVALID, key,
+			    "%s is %g; it must be between %lld and %lld", key, d, lo, hi);
+		i = (long long)d;
+	} else
+		return type_error(err, key, "an integer");
+	if (i < lo || i > hi)
+		return l32_err_param(err, L32_ERR_INVALID, key,
+		    "%s is %lld; it must be between %lld and %lld", key, i, lo, hi);
+	*out = i;
+	return 0;
+}
+
+int
+l32_json_get_num(json_t *obj, const char *key, double lo, double hi,
+    double *out, struct l32_err *err)
+{
+	json_t *v = json_object_get(obj, key);
+	double d;
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_number(v))
+		return type_error(err, key, "a number");
+	d = json_number_value(v);
+	if (!(d >= lo && d <= hi))
+		return l32_err_param(err, L32_ERR_INVALID, key,
+		    "%s is %g; it must be between %g and %g", key, d, lo, hi);
+	*out = d;
+	return 0;
+}
+
+int
+l32_json_get_bool(json_t *obj, const char *key, int *out, struct l32_err *err)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_boolean(v))
+		return type_error(err, key, "true or false");
+	*out = json_is_true(v);
+	return 0;
+}
+
+int
+l32_json_get_str(json_t *obj, const char *key, const char **out,
+    size_t *len, struct l32_err *err)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return type_error(err, key, "a string");
+	*out = json_string_value(v);
+	if (len != NULL)
+		*len = json_string_length(v);
+	return 0;
+}
+
+int
+l32_filter_is_batch(const struct l32_filter *f)
+{
+	return f->cur != NULL && f->cur->batch;
+}

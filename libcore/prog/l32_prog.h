@@ -1,0 +1,281 @@
+/*
+ * l32_prog.h - the program framework every l32 program runs on, above the
+ * inference library (l32.h): the NDJSON request loop (files or stdin, gzip or
+ * plain; OpenAI Batch lines; answers in input order; an error line in place
+ * of every bad request), request parsing, the options the programs share,
+ * the job queue of continuous batching and whole-file input.
+ */
+#ifndef L32_PROG_API_H
+#define L32_PROG_API_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include "tasks/l32_tasks.h"
+
+struct l32_filter;
+
+/* Exit statuses (l32(7)). */
+enum {
+	L32_EXIT_OK = 0,       /* every request answered */
+	L32_EXIT_SOME = 1,     /* some requests answered with an error */
+	L32_EXIT_USAGE = 2,    /* bad command line */
+	L32_EXIT_FATAL = 3,    /* no model, corrupt model, I/O error */
+	L32_EXIT_SIGNAL = 4,   /* stopped by SIGINT / SIGTERM after a whole record */
+};
+
+#define L32_DEFAULT_MAX_LINE (16u << 20) /* bytes per input line */
+
+struct l32_filter_opts {
+	size_t max_line;   /* longest input line, bytes */
+	int text;          /* --text: each line is plain text, not JSON */
+	int raw;           /* --raw: print only the text of each answer */
+	int progress;      /* 1 always, 0 never, -1 when stderr is a terminal */
+	int sse;           /* --sse: frame every record as "data: ...", blank line */
+	int max_inflight;  /* held requests running at once (ops->step); 0 = 1 */
+};
+
+struct l32_filter_ops {
+	/* --text: builds a request body from a plain line (required for --text). */
+	json_t *(*from_text)(void *arg, const char *line, size_t len, struct l32_err *err);
+	/* Answers one request body: calls l32_filter_emit once per response
+	 * object (several when streaming).  On failure returns -1 with err set;
+	 * nothing must have been emitted then. */
+	int (*handle)(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err);
+	/* --raw: the text to print for a response object (NULL prints nothing). */
+	const char *(*raw_text)(void *arg, json_t *resp, size_t *len);
+	/* Batch API urls this program answers ("/v1/chat/completions"), NULL-ended. */
+	const char *const *batch_urls;
+	/* Programs that answer several requests together: handle() calls
+	 * l32_filter_hold() and returns; step() then advances every held
+	 * request (called while input is not ready, or max_inflight requests
+	 * are held), and each is ended with l32_ticket_finish or _fail. */
+	int (*step)(void *arg, struct l32_err *err);
+};
+
+/* A request being answered; answers leave in input order whatever order
+ * requests finish in. */
+struct l32_ticket;
+
+/* Inside handle(): the request will be answered later. */
+struct l32_ticket *l32_filter_hold(struct l32_filter *f);
+/* Writes one response object of a held request (see l32_filter_emit). */
+int l32_ticket_emit(struct l32_ticket *t, json_t *resp);
+int l32_ticket_emit_done(struct l32_ticket *t);
+/* Ends a held request: answered, or answered with an error line. */
+void l32_ticket_finish(struct l32_ticket *t);
+void l32_ticket_fail(struct l32_ticket *t, const struct l32_err *err);
+uint64_t l32_ticket_hash(const struct l32_ticket *t);
+void l32_ticket_count_tokens(struct l32_ticket *t, long n);
+int l32_ticket_is_batch(const struct l32_ticket *t);
+
+void l32_filter_opts_init(struct l32_filter_opts *o);
+
+/* Runs the loop over files (nfiles == 0: stdin); returns an exit status. */
+int l32_filter_run(const struct l32_filter_ops *ops, void *arg,
+    const struct l32_filter_opts *o, char *const *files, int nfiles);
+
+/* Writes one response object (the reference is stolen), adding the
+ * request's id / custom_id / metadata, or wrapping it as a Batch output
+ * line; flushes.  Returns -1 when stdout failed (the loop then stops). */
+int l32_filter_emit(struct l32_filter *f, json_t *resp);
+/* Ends a stream: "data: [DONE]" with --sse, nothing otherwise. */
+int l32_filter_emit_done(struct l32_filter *f);
+/* 1 when the current request came in an OpenAI Batch line. */
+int l32_filter_is_batch(const struct l32_filter *f);
+/* The request line's number in its file (1-based). */
+long l32_filter_lineno(const struct l32_filter *f);
+/* Counts generated or processed tokens for the progress line. */
+void l32_filter_count_tokens(struct l32_filter *f, long n);
+/* A deterministic 64-bit hash of the current request (FNV-1a of its line),
+ * for response ids that do not change from run to run. */
+uint64_t l32_filter_request_hash(const struct l32_filter *f);
+/* Seconds since the epoch for `created`: SOURCE_DATE_EPOCH when set. */
+long long l32_filter_created(void);
+/* 1 once SIGINT or SIGTERM arrived: finish the current record and stop. */
+int l32_filter_stopping(void);
+
+/* JSON helpers for request checking: each returns -1 with err naming the
+ * param when the field has the wrong type or range; absent fields keep
+ * *out unchanged and return 0. */
+int l32_json_get_int(json_t *obj, const char *key, long long lo, long long hi,
+    long long *out, struct l32_err *err);
+int l32_json_get_num(json_t *obj, const char *key, double lo, double hi,
+    double *out, struct l32_err *err);
+int l32_json_get_bool(json_t *obj, const char *key, int *out, struct l32_err *err);
+int l32_json_get_str(json_t *obj, const char *key, const char **out,
+    size_t *len, struct l32_err *err);
+
+/* -------------------------------------------------- shared program helpers */
+
+#define L32_VERSION "0.1.0"
+
+/* The model path: arg (-m), else $L32_MODEL, else
+ * $XDG_DATA_HOME/l32/model.gguf (~/.local/share/l32/model.gguf). */
+const char *l32_model_path(const char *arg, char *buf, size_t size);
+/* The chat date: arg (--date), else $L32_DATE, else L32_DEFAULT_DATE;
+ * "today" is the current date as the template writes it ("26 Jul 2024"). */
+int l32_chat_date(const char *arg, char *buf, size_t size, struct l32_err *err);
+/* Parses a numeric option (-t, -c, --max-line ...); -1 after a warning
+ * naming the option when it is not a number in lo..hi. */
+int l32_opt_num(const char *opt, const char *s, long long lo, long long hi, long long *out);
+
+/* Reads a request's chat_format, tool_prompt_format, add_generation_prompt
+ * and chat_template_kwargs {date_string, tools_in_user_message} into o
+ * (whose defaults the caller has set). */
+struct l32_chat_opts;
+int l32_chat_opts_from_request(json_t *body, struct l32_chat_opts *o, struct l32_err *err);
+
+/* The sampling fields of an OpenAI request, parsed and checked. */
+struct l32_genreq_limits {
+	int32_t n_vocab;   /* logit_bias keys must be below it */
+	int32_t max_n;     /* most choices per request */
+};
+
+struct l32_genreq {
+	struct l32_gen_params p;   /* set defaults before parsing */
+	int has_seed;              /* the request carried a seed */
+	const char **stop;         /* storage behind p.stop (points into the request) */
+	size_t *stop_len;
+	struct l32_bias *bias;     /* storage behind p.sampling.bias */
+};
+
+/* Reads temperature, top_p, top_k, min_p, presence/frequency_penalty,
+ * logit_bias, seed, n, stop, max_tokens / max_completion_tokens, logprobs,
+ * top_logprobs and ignore_eos from body into g->p, over the defaults it
+ * holds.  The stop strings point into body: keep it alive. */
+int l32_genreq_parse(json_t *body, const struct l32_genreq_limits *lim,
+    struct l32_genreq *g, struct l32_err *err);
+void l32_genreq_free(struct l32_genreq *g);
+
+/* ------------------------------------------------------- program set-up */
+
+/* The name responses give the model: the base name of its file or
+ * directory (a trailing slash ignored).  Points into path. */
+const char *l32_model_name(const char *path);
+/* "fp_l32_" and 12 hex digits identifying the build, the model file and
+ * the thread count (outputs are reproducible for one fingerprint). */
+void l32_fingerprint(const struct l32_model *m, int threads, char *buf, size_t size);
+/* Opens the model of -m (arg; NULL: $L32_MODEL or the default path),
+ * which must hold a tokenizer; *name is what responses call it. */
+struct l32_model *l32_program_model(const char *arg, const char **name, struct l32_err *err);
+/* Parses a real-valued option (--temperature); -1 after a warning naming
+ * the option when it is not a number in lo..hi. */
+int l32_opt_real(const char *opt, const char *s, double lo, double hi, double *out);
+/* The default context window: the model's own length, capped at 8192
+ * positions so the KV cache fits in memory. */
+int32_t l32_default_ctx(const struct l32_hparams *hp);
+/* Contexts longer than this keep their K/V cache in f16 whatever --kv-f16 says. */
+#define L32_KV_F32_MAX_CTX 8192
+
+/* A generation engine for m: n_ctx positions (0: the default), n_seq
+ * sequences, threads (0: all cores); K/V in f16 when kv_f16 is set or
+ * n_ctx > L32_KV_F32_MAX_CTX. */
+struct l32_engine *l32_program_engine(struct l32_model *m, int32_t n_ctx, int32_t n_seq,
+    int threads, int kv_f16, struct l32_err *err);
+/* A numeric environment variable (L32_CTX ...): 0 when unset or empty, 1
+ * with *out set, -1 after a warning naming it when it is not a number in
+ * lo..hi. */
+int l32_env_num(const char *name, long long lo, long long hi, long long *out);
+
+/* A request's "model": absent (answered as served), the served name, or
+ * any Llama 3.2 name (so files written for a hosted endpoint run as they
+ * are); anything else is a model_not_found error.  *name is what to answer
+ * with. */
+int l32_request_model(json_t *body, const char *served, const char **name,
+    struct l32_err *err);
+/* Fails with unknown_parameter naming the first field of body that is in
+ * neither NULL-ended list (also may be NULL). */
+int l32_request_fields(json_t *body, const char *const *known,
+    const char *const *also, struct l32_err *err);
+/* The sampling fields l32_genreq_parse reads, for l32_request_fields
+ * (logprobs excepted: only l32-generate reports them). */
+extern const char *const l32_sampling_fields[];
+
+/* -------------------------------------------------------- shared options */
+
+/* getopt_long values of the options every program reads the same way. */
+enum {
+	L32_OPT_BATCH = 'b',        /* -b, --batch N */
+	L32_OPT_CTX = 'c',          /* -c, --ctx N (L32_CTX) */
+	L32_OPT_MODEL = 'm',        /* -m, --model PATH */
+	L32_OPT_RAW = 'r',          /* -r, --raw */
+	L32_OPT_TEXT = 'T',         /* -T, --text */
+	L32_OPT_THREADS = 't',      /* -t, --threads N (L32_THREADS) */
+	L32_OPT_CHAT_FORMAT = 'F',  /* --chat-format hf|meta */
+	L32_OPT_DATE = 'D',         /* --date DATE */
+	L32_OPT_KV_F16 = 'K',       /* --kv-f16 */
+	L32_OPT_MAX_LINE = 'L',     /* --max-line BYTES */
+	L32_OPT_MAX_TOKENS = 'M',   /* --max-tokens N */
+	L32_OPT_PROGRESS = 'p',     /* --progress */
+	L32_OPT_SEED = 'S',         /* --seed N */
+	L32_OPT_TEMPERATURE = 'P',  /* --temperature T */
+};
+
+struct l32_common {
+	const char *model;          /* -m; NULL: $L32_MODEL or the default path */
+	long long ctx;              /* 0: the default context */
+	long long threads;          /* 0: all cores */
+	long long batch;
+	int kv_f16;
+	enum l32_chat_format chat_format;
+	const char *date;           /* --date; NULL: $L32_DATE or the default */
+	double temperature;         /* < 0: the model's */
+	long long max_tokens;       /* 0: none given */
+	int has_seed;
+	uint64_t seed;
+	struct l32_filter_opts fo;  /* --max-line, --progress, -r, -T */
+};
+
+/* Defaults, then L32_CTX and L32_THREADS; -1 after a warning when one of
+ * them is not a number in range. */
+int l32_common_init(struct l32_common *c, long long batch);
+/* Takes option ch: 1 when it is a shared one, 0 when not, -1 after a
+ * warning naming it when its value is bad. */
+int l32_common_opt(struct l32_common *c, int ch, const char *arg);
+/* The generation defaults: the model's, then --temperature, --max-tokens
+ * and --seed over them. */
+void l32_common_gen_defaults(const struct l32_common *c, const struct l32_model *m,
+    struct l32_gen_params *p);
+
+/* ------------------------------------------------------------- job queue */
+
+/* Requests of the request loop run on one engine together (continuous
+ * batching): each waits, in input order, for as many free sequence slots
+ * as it has choices, then runs as a job that every step advances with the
+ * others.  When its job is done, answer() writes its response through its
+ * ticket (-1: output failed); then, or when it could not start (its ticket
+ * failed with the error), release() frees it. */
+struct l32_ticket;
+struct l32_gen_choice;
+typedef int (*l32_jobq_answer_fn)(void *req, struct l32_ticket *t);
+typedef void (*l32_jobq_free_fn)(void *req);
+struct l32_jobq;
+
+struct l32_jobq *l32_jobq_new(struct l32_engine *e, l32_jobq_answer_fn answer,
+    l32_jobq_free_fn release);
+void l32_jobq_free(struct l32_jobq *q);
+/* Queues req: prompt (n_prompt ids) and choices (p->n, zeroed) are the
+ * caller's and must stay until release().  stream (may be NULL) gets the
+ * text of each step as l32_generate's does. */
+int l32_jobq_add(struct l32_jobq *q, void *req, struct l32_ticket *t, const int32_t *prompt,
+    size_t n_prompt, const struct l32_gen_params *p, struct l32_gen_choice *choices,
+    l32_gen_stream_fn stream, void *stream_arg, struct l32_err *err);
+/* Starts what can start, decodes one token of every running choice,
+ * answers what finished: the request loop's step. */
+int l32_jobq_step(struct l32_jobq *q, struct l32_err *err);
+/* 1 while requests wait or run. */
+int l32_jobq_busy(const struct l32_jobq *q);
+
+/* ------------------------------------------------------ whole-file input */
+
+/* Makes standard input a stream of one JSON line per file:
+ * {"input": <the file's text>, "metadata": {"file": <name>}}, each file
+ * read whole (gzip or plain; invalid UTF-8 replaced by U+FFFD) by a thread
+ * while the request loop reads the lines.  nfiles 0 reads the old standard
+ * input as one file, named "-". */
+int l32_docs_feed(char *const *files, int nfiles, struct l32_err *err);
+/* Waits for the reader; -1 with err when a file could not be read (the
+ * files after it were not sent). */
+int l32_docs_wait(struct l32_err *err);
+
+#endif /* L32_PROG_API_H */

@@ -1,0 +1,163 @@
+/*
+ * program.c - the set-up every program over a model repeats: the model's
+ * name in responses, the fingerprint, the default context, numeric
+ * environment variables, and the checks of "model" and of unknown fields.
+ */
+#include <err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "prog/l32_prog.h"
+
+/* Every field l32_genreq_parse reads except the logprobs pair. */
+const char *const l32_sampling_fields[] = {
+	"max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k",
+	"min_p", "stop", "seed", "n", "presence_penalty", "frequency_penalty",
+	"logit_bias", "ignore_eos", NULL
+};
+
+const char *
+l32_model_name(const char *path)
+{
+	const char *s = strrchr(path, '/'), *t;
+
+	if (s != NULL && s[1] == '\0' && s > path) {
+		/* a directory given with a trailing slash: the name before it */
+		for (t = s - 1; t > path && *t != '/'; t--)
+			;
+		return *t == '/' ? t + 1 : t;
+	}
+	return s != NULL ? s + 1 : path;
+}
+
+void
+l32_fingerprint(const struct l32_model *m, int threads, char *buf, size_t size)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	char id[256];
+	int n, i;
+
+	n = snprintf(id, sizeof(id), "%s|%s|%llu|%d", L32_VERSION, l32_model_desc(m),
+	    (unsigned long long)l32_model_weight_bytes(m), threads);
+	for (i = 0; i < n && i < (int)sizeof(id); i++) {
+		h ^= (unsigned char)id[i];
+		h *= 0x100000001b3ULL;
+	}
+	snprintf(buf, size, "fp_l32_%012llx", (unsigned long long)(h & 0xffffffffffffULL));
+}
+
+struct l32_model *
+l32_program_model(const char *arg, const char **name, struct l32_err *err)
+{
+	static char buf[4096];
+	const char *path = l32_model_path(arg, buf, sizeof(buf));
+	struct l32_model *m;
+
+	if ((m = l32_model_open(path, err)) == NULL)
+		return NULL;
+	if (l32_model_tokenizer(m) == NULL) {
+		l32_model_free(m);
+		l32_err_set(err, L32_ERR_FORMAT, "%s: the model holds no tokenizer", path);
+		return NULL;
+	}
+	*name = l32_model_name(path);
+	return m;
+}
+
+int
+l32_opt_real(const char *opt, const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (*s == '\0' || *end != '\0' || !(v >= lo && v <= hi)) {
+		warnx("%s %s: expected a number from %g to %g", opt, s, lo, hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int32_t
+l32_default_ctx(const struct l32_hparams *hp)
+{
+	return hp->ctx_train > 0 && hp->ctx_train < 8192 ? hp->ctx_train : 8192;
+}
+
+struct l32_engine *
+l32_program_engine(struct l32_model *m, int32_t n_ctx, int32_t n_seq, int threads,
+    int kv_f16, struct l32_err *err)
+{
+	struct l32_ctx_params cp;
+
+	l32_ctx_params_init(&cp);
+	cp.n_ctx = n_ctx > 0 ? n_ctx : l32_default_ctx(l32_model_hparams(m));
+	cp.n_seq = n_seq;
+	cp.n_threads = threads;
+	/* Past the default window the cache is kept in f16: half the memory,
+	 * so the 3B model's whole 131072 positions fit. */
+	cp.kv_f16 = kv_f16 || cp.n_ctx > L32_KV_F32_MAX_CTX;
+	return l32_engine_new(m, &cp, err);
+}
+
+int
+l32_env_num(const char *name, long long lo, long long hi, long long *out)
+{
+	const char *s = getenv(name);
+
+	if (s == NULL || *s == '\0')
+		return 0;
+	return l32_opt_num(name, s, lo, hi, out) == -1 ? -1 : 1;
+}
+
+int
+l32_request_model(json_t *body, const char *served, const char **name,
+    struct l32_err *err)
+{
+	const char *s = NULL;
+
+	if (l32_json_get_str(body, "model", &s, NULL, err) == -1)
+		return -1;
+	*name = served;
+	if (s == NULL)
+		return 0;
+	*name = s;
+	if (strcmp(s, served) == 0 || strcasestr(s, "llama-3.2") != NULL ||
+	    strcasestr(s, "llama3.2") != NULL || strcasestr(s, "llama_3.2") != NULL)
+		return 0;
+	l32_err_param(err, L32_ERR_INVALID, "model",
+	    "The model `%s` does not exist here: this process serves %s (a Llama 3.2 model)",
+	    s, served);
+	err->code = "model_not_found";
+	return -1;
+}
+
+static int
+listed(const char *const *list, const char *key)
+{
+	for (; list != NULL && *list != NULL; list++)
+		if (strcmp(*list, key) == 0)
+			return 1;
+	return 0;
+}
+
+int
+l32_request_fields(json_t *body, const char *const *known, const char *const *also,
+    struct l32_err *err)
+{
+	const char *key;
+	json_t *v;
+
+	/* a field nobody reads would be silently ignored: name it instead */
+	json_object_foreach(body, key, v) {
+		if (listed(known, key) || listed(also, key))
+			continue;
+		l32_err_param(err, L32_ERR_INVALID, key,
+		    "Unrecognized request argument supplied: %s", key);
+		err->code = "unknown_parameter";
+		return -1;
+	}
+	return 0;
+}
