@@ -20,15 +20,7 @@
 #define MAX_QUERIES 20   /* query variants one request may ask for */
 
 struct rewrite {
-	struct l32_model *model;
-	struct l32_engine *engine;
-	const struct l32_tokenizer *tok;
-	const char *model_name;
-	char fingerprint[32];
-	enum l32_chat_format chat_format;
-	char date[64];
-	struct l32_gen_params defaults;
-	int has_default_seed;
+	struct l32_program p;         /* options, model, engine (libcore/prog) */
 	/* request defaults from the command line */
 	const char *task, *language, *instructions;
 	int show_prompt;
@@ -115,7 +107,7 @@ default_max_tokens(const struct rewrite *w, const struct request *r)
 
 	if (r->rq.task != NULL && strcmp(r->rq.task->name, "query") == 0)
 		return 32 * r->rq.n + 32;
-	l32_tokenize(w->tok, r->input, r->input_len, 0, &t, NULL);
+	l32_tokenize(w->p.tok, r->input, r->input_len, 0, &t, NULL);
 	n = (int32_t)t.n * 2 + 64;
 	l32_tokens_free(&t);
 	return n;
@@ -124,37 +116,37 @@ default_max_tokens(const struct rewrite *w, const struct request *r)
 static int
 prepare(struct rewrite *w, struct request *r, struct l32_err *err)
 {
-	struct l32_genreq_limits lim = { l32_tokenizer_n_vocab(w->tok), MAX_QUERIES };
+	struct l32_genreq_limits lim = { l32_tokenizer_n_vocab(w->p.tok), MAX_QUERIES };
 	struct l32_chat_opts o;
 	int query;
 
 	if (l32_request_fields(r->body, known_fields, l32_sampling_fields, err) == -1 ||
-	    l32_request_model(r->body, w->model_name, &r->model, err) == -1 ||
+	    l32_request_model(r->body, w->p.model_name, &r->model, err) == -1 ||
 	    parse_task(w, r, err) == -1)
 		return -1;
-	r->g.p = w->defaults;
+	r->g.p = w->p.defaults;
 	if (l32_genreq_parse(r->body, &lim, &r->g, err) == -1)
 		return -1;
-	if (!r->g.has_seed && !w->has_default_seed)
+	if (!r->g.has_seed && !w->p.opt.has_seed)
 		r->g.p.seed = ((uint64_t)arc4random() << 32) | arc4random();
 	r->rq.n = r->g.p.n;
 	query = r->rq.task != NULL && strcmp(r->rq.task->name, "query") == 0;
 	/* query: the n variants come in one answer; otherwise n answers */
 	r->n_choices = query ? 1 : r->g.p.n;
-	if (r->n_choices > l32_engine_n_seq(w->engine))
+	if (r->n_choices > l32_engine_n_seq(w->p.engine))
 		return l32_err_param(err, L32_ERR_INVALID, "n", "n is %d; this process writes at most "
-		    "%d rewrites of a request at once (-b)", r->n_choices, l32_engine_n_seq(w->engine));
+		    "%d rewrites of a request at once (-b)", r->n_choices, l32_engine_n_seq(w->p.engine));
 	r->g.p.n = r->n_choices;
 	if (r->g.p.max_tokens == INT32_MAX)
 		r->g.p.max_tokens = default_max_tokens(w, r);
 	if ((r->messages = l32_rewrite_messages(&r->rq, r->input, r->input_len, err)) == NULL)
 		return -1;
 	l32_chat_opts_init(&o);
-	o.format = w->chat_format;
-	o.date_string = w->date;
+	o.format = w->p.opt.chat_format;
+	o.date_string = w->p.date;
 	if (l32_chat_opts_from_request(r->body, &o, err) == -1)
 		return -1;
-	return l32_chat_render(w->tok, r->messages, NULL, &o, &r->text, &r->prompt, err);
+	return l32_chat_render(w->p.tok, r->messages, NULL, &o, &r->text, &r->prompt, err);
 }
 
 /* -------------------------------------------------------------- responses */
@@ -185,7 +177,7 @@ response(const struct rewrite *w, const struct request *r)
 	for (i = 0; i < r->n_choices; i++)
 		completion += (json_int_t)r->choices[i].ids.n;
 	return json_pack("{s:s, s:o, s:s, s:s, s:{s:I, s:I, s:I}}", "object", "rewrite",
-	    "rewrites", rewrites_json(r), "model", r->model, "system_fingerprint", w->fingerprint,
+	    "rewrites", rewrites_json(r), "model", r->model, "system_fingerprint", w->p.fingerprint,
 	    "usage", "prompt_tokens", (json_int_t)r->prompt.n, "completion_tokens", completion,
 	    "total_tokens", (json_int_t)r->prompt.n + completion);
 }
@@ -313,41 +305,25 @@ raw_text(void *arg, json_t *resp, size_t *len)
 int
 main(int argc, char *argv[])
 {
-	static const struct option longopts[] = {
-		{ "batch", required_argument, NULL, 'b' },
-		{ "chat-format", required_argument, NULL, 'F' },
-		{ "ctx", required_argument, NULL, 'c' },
-		{ "date", required_argument, NULL, 'D' },
-		{ "help", no_argument, NULL, 'h' },
+	static const struct option own[] = {
 		{ "instructions", required_argument, NULL, 'I' },
-		{ "kv-f16", no_argument, NULL, 'K' },
 		{ "language", required_argument, NULL, 'G' },
-		{ "max-line", required_argument, NULL, 'L' },
-		{ "max-tokens", required_argument, NULL, 'M' },
-		{ "model", required_argument, NULL, 'm' },
-		{ "progress", no_argument, NULL, 'p' },
-		{ "raw", no_argument, NULL, 'r' },
-		{ "seed", required_argument, NULL, 'S' },
 		{ "show-prompt", no_argument, NULL, 'W' },
 		{ "task", required_argument, NULL, 'k' },
-		{ "temperature", required_argument, NULL, 'P' },
-		{ "text", no_argument, NULL, 'T' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const urls[] = { "/v1/rewrite", "/rewrite", NULL };
 	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step };
-	struct l32_common c;
 	struct rewrite w;
 	struct l32_err err;
 	char names[160];
 	int ch, status;
 
 	memset(&w, 0, sizeof(w));
-	if (l32_common_init(&c, 4) == -1)
+	if (l32_program_init(&w.p, L32_TAKES_MODEL | L32_TAKES_ENGINE | L32_TAKES_CHAT |
+	    L32_TAKES_GEN, 4, "", own) == -1)
 		usage();
-	while ((ch = getopt_long(argc, argv, "b:c:hm:rt:TV", longopts, NULL)) != -1) {
+	while ((ch = l32_program_getopt(&w.p, argc, argv)) != -1) {
 		switch (ch) {
 		case 'G': w.language = optarg; break;
 		case 'I': w.instructions = optarg; break;
@@ -361,37 +337,22 @@ main(int argc, char *argv[])
 			break;
 		case 'V': printf("%s %s\n", getprogname(), L32_VERSION); return 0;
 		case 'W': w.show_prompt = 1; break;
-		default:
-			if (l32_common_opt(&c, ch, optarg) != 1)
-				usage();
+		default: usage();
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (c.fo.text && w.task == NULL && w.instructions == NULL) {
+	if (w.p.opt.fo.text && w.task == NULL && w.instructions == NULL) {
 		warnx("--text needs --task or --instructions");
 		usage();
 	}
-	l32_err_clear(&err);
-	w.chat_format = c.chat_format;
-	w.has_default_seed = c.has_seed;
-	if (l32_chat_date(c.date, w.date, sizeof(w.date), &err) == -1)
-		errx(L32_EXIT_USAGE, "--date: %s", err.msg);
-
-	if ((w.model = l32_program_model(c.model, &w.model_name, &err)) == NULL)
-		errx(L32_EXIT_FATAL, "%s", err.msg);
-	w.tok = l32_model_tokenizer(w.model);
-	l32_common_gen_defaults(&c, w.model, &w.defaults);
-	if ((w.engine = l32_program_engine(w.model, (int32_t)c.ctx, (int32_t)c.batch,
-	    (int)c.threads, c.kv_f16, &err)) == NULL)
-		errx(L32_EXIT_FATAL, "%s", err.msg);
-	l32_fingerprint(w.model, (int)c.threads, w.fingerprint, sizeof(w.fingerprint));
-	if ((w.jobs = l32_jobq_new(w.engine, answer, request_free)) == NULL)
+	if ((status = l32_program_open(&w.p, &err)) != 0)
+		errx(status, "%s", err.msg);
+	if ((w.jobs = l32_jobq_new(w.p.engine, answer, request_free)) == NULL)
 		errx(L32_EXIT_FATAL, "out of memory");
-	c.fo.max_inflight = (int)c.batch;
-	status = l32_filter_run(&ops, &w, &c.fo, argv, argc);
+	w.p.opt.fo.max_inflight = (int)w.p.opt.batch;
+	status = l32_filter_run(&ops, &w, &w.p.opt.fo, argv, argc);
 	l32_jobq_free(w.jobs);
-	l32_engine_free(w.engine);
-	l32_model_free(w.model);
+	l32_program_close(&w.p);
 	return status;
 }

@@ -19,15 +19,7 @@
 #include "prog/l32_prog.h"
 
 struct summarize {
-	struct l32_model *model;
-	struct l32_engine *engine;
-	const struct l32_tokenizer *tok;
-	const char *model_name;
-	char fingerprint[32];
-	enum l32_chat_format chat_format;
-	char date[64];
-	struct l32_gen_params defaults;
-	int has_default_seed;
+	struct l32_program p;         /* options, model, engine (libcore/prog) */
 	struct l32_summary_req req;   /* request defaults from the command line */
 	int progress;
 	struct l32_filter *f;         /* the request being answered, for progress */
@@ -95,7 +87,7 @@ response(const struct summarize *s, const char *model, const struct l32_summary 
 	return json_pack("{s:s, s:s%, s:s, s:i, s:s, s:s, s:{s:I, s:I, s:I}}",
 	    "object", "summary", "summary", sum->text.data ? sum->text.data : "", sum->text.len,
 	    "finish_reason", sum->truncated ? "length" : "stop", "chunks", (int)sum->chunks,
-	    "model", model, "system_fingerprint", s->fingerprint, "usage",
+	    "model", model, "system_fingerprint", s->p.fingerprint, "usage",
 	    "prompt_tokens", (json_int_t)sum->prompt_tokens,
 	    "completion_tokens", (json_int_t)sum->completion_tokens,
 	    "total_tokens", (json_int_t)(sum->prompt_tokens + sum->completion_tokens));
@@ -105,7 +97,7 @@ static int
 handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err)
 {
 	struct summarize *s = arg;
-	struct l32_genreq_limits lim = { l32_tokenizer_n_vocab(s->tok), 1 };
+	struct l32_genreq_limits lim = { l32_tokenizer_n_vocab(s->p.tok), 1 };
 	struct l32_summary_opts o;
 	struct l32_summary sum;
 	struct l32_chat_opts chat;
@@ -119,12 +111,12 @@ handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err)
 	memset(&sum, 0, sizeof(sum));
 	memset(&g, 0, sizeof(g));
 	s->f = f;
-	g.p = s->defaults;
+	g.p = s->p.defaults;
 	l32_chat_opts_init(&chat);
-	chat.format = s->chat_format;
-	chat.date_string = s->date;
+	chat.format = s->p.opt.chat_format;
+	chat.date_string = s->p.date;
 	if (l32_request_fields(body, known_fields, l32_sampling_fields, err) == -1 ||
-	    l32_request_model(body, s->model_name, &model, err) == -1 ||
+	    l32_request_model(body, s->p.model_name, &model, err) == -1 ||
 	    l32_json_get_str(body, "input", &input, &len, err) == -1 ||
 	    parse_form(s, body, &o.req, err) == -1 ||
 	    l32_genreq_parse(body, &lim, &g, err) == -1 ||
@@ -134,14 +126,14 @@ handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err)
 		l32_err_param(err, L32_ERR_INVALID, "input", "a request needs input");
 		goto out;
 	}
-	if (!g.has_seed && !s->has_default_seed)
+	if (!g.has_seed && !s->p.opt.has_seed)
 		g.p.seed = ((uint64_t)arc4random() << 32) | arc4random();
 	o.gen = &g.p;
 	o.chat = &chat;
 	o.max_tokens = g.p.max_tokens == INT32_MAX ? 0 : g.p.max_tokens;
 	o.on_call = on_call;
 	o.arg = s;
-	if (l32_summarize(s->engine, s->tok, input, len, &o, &sum, err) == -1)
+	if (l32_summarize(s->p.engine, s->p.tok, input, len, &o, &sum, err) == -1)
 		goto out;
 	if ((resp = response(s, model, &sum)) == NULL) {
 		l32_err_set(err, L32_ERR_NOMEM, "out of memory");
@@ -175,42 +167,26 @@ raw_text(void *arg, json_t *resp, size_t *len)
 int
 main(int argc, char *argv[])
 {
-	static const struct option longopts[] = {
-		{ "batch", required_argument, NULL, 'b' },
-		{ "chat-format", required_argument, NULL, 'F' },
-		{ "ctx", required_argument, NULL, 'c' },
-		{ "date", required_argument, NULL, 'D' },
+	static const struct option own[] = {
 		{ "file", no_argument, NULL, 'f' },
 		{ "focus", required_argument, NULL, 'O' },
 		{ "format", required_argument, NULL, 'R' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "kv-f16", no_argument, NULL, 'K' },
 		{ "language", required_argument, NULL, 'G' },
-		{ "max-line", required_argument, NULL, 'L' },
-		{ "max-tokens", required_argument, NULL, 'M' },
 		{ "max-words", required_argument, NULL, 'w' },
-		{ "model", required_argument, NULL, 'm' },
-		{ "progress", no_argument, NULL, 'p' },
-		{ "raw", no_argument, NULL, 'r' },
-		{ "seed", required_argument, NULL, 'S' },
-		{ "temperature", required_argument, NULL, 'P' },
-		{ "text", no_argument, NULL, 'T' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const urls[] = { "/v1/summarize", "/summarize", NULL };
 	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, NULL };
-	struct l32_common c;
 	struct summarize s;
 	struct l32_err err;
 	long long v;
 	int ch, status, whole = 0;
 
 	memset(&s, 0, sizeof(s));
-	if (l32_common_init(&c, 4) == -1)
+	if (l32_program_init(&s.p, L32_TAKES_MODEL | L32_TAKES_ENGINE | L32_TAKES_CHAT |
+	    L32_TAKES_GEN, 4, "f", own) == -1)
 		usage();
-	while ((ch = getopt_long(argc, argv, "b:c:fhm:rt:TV", longopts, NULL)) != -1) {
+	while ((ch = l32_program_getopt(&s.p, argc, argv)) != -1) {
 		switch (ch) {
 		case 'f': whole = 1; break;
 		case 'G': s.req.language = optarg; break;
@@ -227,40 +203,26 @@ main(int argc, char *argv[])
 				usage();
 			s.req.max_words = (int32_t)v;
 			break;
-		default:
-			if (l32_common_opt(&c, ch, optarg) != 1)
-				usage();
+		default: usage();
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (whole && c.fo.text) {
+	if (whole && s.p.opt.fo.text) {
 		warnx("--file and --text do not go together");
 		usage();
 	}
-	s.progress = c.fo.progress == 1 || (c.fo.progress == -1 && isatty(STDERR_FILENO));
-	s.chat_format = c.chat_format;
-	s.has_default_seed = c.has_seed;
-	l32_err_clear(&err);
-	if (l32_chat_date(c.date, s.date, sizeof(s.date), &err) == -1)
-		errx(L32_EXIT_USAGE, "--date: %s", err.msg);
-
-	if ((s.model = l32_program_model(c.model, &s.model_name, &err)) == NULL)
-		errx(L32_EXIT_FATAL, "%s", err.msg);
-	s.tok = l32_model_tokenizer(s.model);
-	l32_common_gen_defaults(&c, s.model, &s.defaults);
-	if ((s.engine = l32_program_engine(s.model, (int32_t)c.ctx, (int32_t)c.batch,
-	    (int)c.threads, c.kv_f16, &err)) == NULL)
-		errx(L32_EXIT_FATAL, "%s", err.msg);
-	l32_fingerprint(s.model, (int)c.threads, s.fingerprint, sizeof(s.fingerprint));
+	s.progress = s.p.opt.fo.progress == 1 ||
+	    (s.p.opt.fo.progress == -1 && isatty(STDERR_FILENO));
+	if ((status = l32_program_open(&s.p, &err)) != 0)
+		errx(status, "%s", err.msg);
 	if (whole && l32_docs_feed(argv, argc, &err) == -1)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
-	status = l32_filter_run(&ops, &s, &c.fo, whole ? NULL : argv, whole ? 0 : argc);
+	status = l32_filter_run(&ops, &s, &s.p.opt.fo, whole ? NULL : argv, whole ? 0 : argc);
 	if (whole && l32_docs_wait(&err) == -1) {
 		warnx("%s", err.msg);
 		status = L32_EXIT_FATAL;
 	}
-	l32_engine_free(s.engine);
-	l32_model_free(s.model);
+	l32_program_close(&s.p);
 	return status;
 }

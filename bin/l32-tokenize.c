@@ -32,7 +32,7 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: %s [-BcdhPrsTV] [--chat-format hf|meta] [--chunk] [--date DATE]\n"
+	    "usage: %s [-BcdhnPrsSTV] [--chat-format hf|meta] [--chunk] [--date DATE]\n"
 	    "       [--max-line BYTES] [--progress] [-m MODEL | --tokenizer FILE] [file ...]\n",
 	    getprogname());
 	exit(L32_EXIT_USAGE);
@@ -268,59 +268,52 @@ open_tokenizer(struct tokenize *t, const char *tok_path, const char *model_arg)
 int
 main(int argc, char *argv[])
 {
-	static const struct option longopts[] = {
+	/* -n and -S are --count and --special; -c and -s, their older
+	 * spellings, stay (l32-tokenize has no --ctx or --system). */
+	static const struct option own[] = {
 		{ "bos", no_argument, NULL, 'B' },
-		{ "chat-format", required_argument, NULL, 'F' },
 		{ "chunk", no_argument, NULL, 'C' },
-		{ "count", no_argument, NULL, 'c' },
-		{ "date", required_argument, NULL, 'D' },
+		{ "count", no_argument, NULL, 'n' },
 		{ "decode", no_argument, NULL, 'd' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "max-line", required_argument, NULL, 'L' },
-		{ "model", required_argument, NULL, 'm' },
 		{ "pieces", no_argument, NULL, 'P' },
-		{ "progress", no_argument, NULL, 'p' },
-		{ "raw", no_argument, NULL, 'r' },
-		{ "special", no_argument, NULL, 's' },
-		{ "text", no_argument, NULL, 'T' },
+		{ "special", no_argument, NULL, 'S' },
 		{ "tokenizer", required_argument, NULL, 'k' },
-		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const urls[] = { "/v1/tokenize", "/tokenize", NULL };
 	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, NULL };
-	struct l32_common c;
+	struct l32_program p;
 	struct tokenize t;
 	struct l32_err err;
 	const char *tok_path = NULL;
 	int ch, status;
 
 	memset(&t, 0, sizeof(t));
-	if (l32_common_init(&c, 1) == -1)
+	if (l32_program_init(&p, L32_TAKES_MODEL | L32_TAKES_CHAT, 1, "BcdnPsS", own) == -1)
 		usage();
-	while ((ch = getopt_long(argc, argv, "Bcdhm:PrsTV", longopts, NULL)) != -1) {
+	while ((ch = l32_program_getopt(&p, argc, argv)) != -1) {
 		switch (ch) {
 		case 'B': t.flags |= L32_TOKENIZE_BOS; break;
 		case 'C': t.flags |= L32_TOKENIZE_CHUNK; break;
-		case 'c': t.count_only = 1; break;  /* --count, not --ctx */
+		case 'c': /* FALLTHROUGH */
+		case 'n': t.count_only = 1; break;
 		case 'd': t.decode = 1; break;
 		case 'k': tok_path = optarg; break;
-		case 'P': t.pieces = 1; break;      /* --pieces */
-		case 's': t.flags |= L32_TOKENIZE_SPECIAL; break;
+		case 'P': t.pieces = 1; break;
+		case 's': /* FALLTHROUGH */
+		case 'S': t.flags |= L32_TOKENIZE_SPECIAL; break;
 		case 'V': printf("%s %s\n", getprogname(), L32_VERSION); return 0;
-		default:
-			if (l32_common_opt(&c, ch, optarg) != 1)
-				usage();
+		default: usage();
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	l32_err_clear(&err);
-	t.chat_format = c.chat_format;
-	if (l32_chat_date(c.date, t.date, sizeof(t.date), &err) == -1)
+	t.chat_format = p.opt.chat_format;
+	if (l32_chat_date(p.opt.date, t.date, sizeof(t.date), &err) == -1)
 		errx(L32_EXIT_USAGE, "--date: %s", err.msg);
-	open_tokenizer(&t, tok_path, c.model);
-	status = l32_filter_run(&ops, &t, &c.fo, argv, argc);
+	open_tokenizer(&t, tok_path, p.opt.model);
+	status = l32_filter_run(&ops, &t, &p.opt.fo, argv, argc);
 	l32_tokens_free(&t.ids);
 	l32_buf_free(&t.text);
 	free(t.raw);
@@ -328,5 +321,6 @@ main(int argc, char *argv[])
 		l32_model_free(t.model);
 	else
 		l32_tokenizer_free(t.tok);
+	l32_program_close(&p);
 	return status;
 }

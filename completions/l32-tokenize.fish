@@ -1,7 +1,8 @@
 # fish completion for l32-tokenize
 
 complete -c l32-tokenize -s B -l bos -d 'Prepend <|begin_of_text|> to each text'
-complete -c l32-tokenize -s c -l count -d 'Write only the number of tokens'
+complete -c l32-tokenize -s n -l count -d 'Write only the number of tokens'
+complete -c l32-tokenize -s c -d 'Write only the number of tokens (older spelling of -n)'
 complete -c l32-tokenize -l chat-format -x -a 'hf meta' -d 'How messages are rendered'
 complete -c l32-tokenize -l chunk -d "Cut texts as Meta's tokenizer does"
 complete -c l32-tokenize -s d -l decode -d 'Turn token ids into text'
@@ -12,7 +13,8 @@ complete -c l32-tokenize -l max-line -x -d 'Longest input line, in bytes'
 complete -c l32-tokenize -s P -l pieces -d 'Add the text of each token'
 complete -c l32-tokenize -l progress -d 'Write a progress line to stderr'
 complete -c l32-tokenize -s r -l raw -d 'Write only the ids, the count or the text'
-complete -c l32-tokenize -s s -l special -d 'Parse special-token strings'
+complete -c l32-tokenize -s S -l special -d 'Parse special-token strings'
+complete -c l32-tokenize -s s -d 'Parse special-token strings (older spelling of -S)'
 complete -c l32-tokenize -s T -l text -d 'Each input line is plain text'
 complete -c l32-tokenize -l tokenizer -r -F -d 'tokenizer.json, tokenizer.model or a directory'
 complete -c l32-tokenize -s V -l version -d 'Print the version'

@@ -33,9 +33,9 @@ _l32_options()
 		echo "--temperature= -T --text -t= --threads= -V --version"
 		;;
 	l32-tokenize)
-		echo "-B --bos -c --count --chat-format= --chunk -d --decode"
+		echo "-B --bos -c -n --count --chat-format= --chunk -d --decode"
 		echo "--date= -h --help -m= --model= --max-line= -P --pieces"
-		echo "--progress -r --raw -s --special -T --text --tokenizer="
+		echo "--progress -r --raw -s -S --special -T --text --tokenizer="
 		echo "-V --version"
 		;;
 	esac

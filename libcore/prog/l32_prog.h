@@ -193,7 +193,18 @@ extern const char *const l32_sampling_fields[];
 
 /* -------------------------------------------------------- shared options */
 
-/* getopt_long values of the options every program reads the same way. */
+/* Which of the shared options a program takes (besides -h, -V, -r, -T,
+ * --max-line and --progress, which every program takes). */
+enum l32_takes {
+	L32_TAKES_MODEL = 1 << 0,   /* -m, --model */
+	L32_TAKES_ENGINE = 1 << 1,  /* -b, -c, -t, --kv-f16: a forward-pass context */
+	L32_TAKES_CHAT = 1 << 2,    /* --chat-format, --date */
+	L32_TAKES_GEN = 1 << 3,     /* --max-tokens, --seed, --temperature; opens an engine */
+};
+
+/* getopt_long values of the shared options: the letter where the option
+ * has one, else a value above every letter, so a program's own options may
+ * use any letter the shared ones do not. */
 enum {
 	L32_OPT_BATCH = 'b',        /* -b, --batch N */
 	L32_OPT_CTX = 'c',          /* -c, --ctx N (L32_CTX) */
@@ -201,14 +212,14 @@ enum {
 	L32_OPT_RAW = 'r',          /* -r, --raw */
 	L32_OPT_TEXT = 'T',         /* -T, --text */
 	L32_OPT_THREADS = 't',      /* -t, --threads N (L32_THREADS) */
-	L32_OPT_CHAT_FORMAT = 'F',  /* --chat-format hf|meta */
-	L32_OPT_DATE = 'D',         /* --date DATE */
-	L32_OPT_KV_F16 = 'K',       /* --kv-f16 */
-	L32_OPT_MAX_LINE = 'L',     /* --max-line BYTES */
-	L32_OPT_MAX_TOKENS = 'M',   /* --max-tokens N */
-	L32_OPT_PROGRESS = 'p',     /* --progress */
-	L32_OPT_SEED = 'S',         /* --seed N */
-	L32_OPT_TEMPERATURE = 'P',  /* --temperature T */
+	L32_OPT_CHAT_FORMAT = 256,  /* --chat-format hf|meta */
+	L32_OPT_DATE,               /* --date DATE */
+	L32_OPT_KV_F16,             /* --kv-f16 */
+	L32_OPT_MAX_LINE,           /* --max-line BYTES */
+	L32_OPT_MAX_TOKENS,         /* --max-tokens N */
+	L32_OPT_PROGRESS,           /* --progress */
+	L32_OPT_SEED,               /* --seed N */
+	L32_OPT_TEMPERATURE,        /* --temperature T */
 };
 
 struct l32_common {
@@ -236,6 +247,47 @@ int l32_common_opt(struct l32_common *c, int ch, const char *arg);
  * and --seed over them. */
 void l32_common_gen_defaults(const struct l32_common *c, const struct l32_model *m,
     struct l32_gen_params *p);
+
+/* ---------------------------------------------------------------- program */
+
+struct option;
+
+/* What every program over a model holds: its shared options, the model and
+ * its tokenizer, the engine of the generating programs, and what their
+ * responses carry. */
+struct l32_program {
+	unsigned takes;                  /* L32_TAKES_* */
+	struct l32_common opt;           /* the shared options as given */
+	struct l32_model *model;
+	const struct l32_tokenizer *tok; /* the model's */
+	struct l32_engine *engine;       /* L32_TAKES_GEN only */
+	const char *model_name;          /* what responses call the model */
+	char fingerprint[32];            /* system_fingerprint */
+	char date[64];                   /* the chat template's date (L32_TAKES_CHAT) */
+	struct l32_gen_params defaults;  /* L32_TAKES_GEN: the model's, then the options' */
+	/* getopt_long's tables: the shared options taken, then the program's own */
+	struct option *longopts;
+	char shortopts[96];
+};
+
+/* Sets the defaults (batch: -b's), reads L32_CTX and L32_THREADS, and
+ * builds the option tables from the shared options takes names and the
+ * program's own (own_short in getopt's syntax; own_long ended by a zeroed
+ * entry; either may be NULL).  -1 after a warning naming what is wrong. */
+int l32_program_init(struct l32_program *p, unsigned takes, long long batch,
+    const char *own_short, const struct option *own_long);
+/* getopt_long over both tables: takes in the shared options and returns
+ * the program's own ones, 'h' and 'V' for the program to act on, '?' for a
+ * usage error (a warning already printed), -1 after the last option. */
+int l32_program_getopt(struct l32_program *p, int argc, char *const argv[]);
+/* After the options: the chat date, the model and its tokenizer, the
+ * generation defaults and engine (L32_TAKES_GEN) and the fingerprint.
+ * Returns 0, or the exit status to end with (L32_EXIT_USAGE for a bad
+ * --date, L32_EXIT_FATAL for the model) with err set. */
+int l32_program_open(struct l32_program *p, struct l32_err *err);
+/* Context parameters from -c, -b, -t and --kv-f16 for the model. */
+void l32_program_ctx_params(const struct l32_program *p, struct l32_ctx_params *cp);
+void l32_program_close(struct l32_program *p);
 
 /* ------------------------------------------------------------- job queue */
 

@@ -1,10 +1,13 @@
 /*
  * options.c - the command-line options the programs share (-m, -t, -c,
  * -b, --kv-f16, --chat-format, --date, --max-line, --progress, -r, -T,
- * --max-tokens, --seed, --temperature), read the same way everywhere.
+ * --max-tokens, --seed, --temperature), read the same way everywhere,
+ * and the getopt_long tables that join them to a program's own.
  */
 #include <err.h>
+#include <getopt.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "prog/l32_prog.h"
@@ -87,4 +90,102 @@ l32_common_gen_defaults(const struct l32_common *c, const struct l32_model *m,
 		p->max_tokens = (int32_t)c->max_tokens;
 	if (c->has_seed)
 		p->seed = c->seed;
+}
+
+/* ------------------------------------------------------------ the tables */
+
+struct shared_opt {
+	unsigned takes;     /* 0: every program */
+	const char *name;
+	int has_arg;
+	int val;
+	const char *shortopt;   /* its letter in getopt's syntax, or NULL */
+};
+
+static const struct shared_opt shared_opts[] = {
+	{ 0, "help", no_argument, 'h', "h" },
+	{ 0, "version", no_argument, 'V', "V" },
+	{ 0, "raw", no_argument, L32_OPT_RAW, "r" },
+	{ 0, "text", no_argument, L32_OPT_TEXT, "T" },
+	{ 0, "max-line", required_argument, L32_OPT_MAX_LINE, NULL },
+	{ 0, "progress", no_argument, L32_OPT_PROGRESS, NULL },
+	{ L32_TAKES_MODEL, "model", required_argument, L32_OPT_MODEL, "m:" },
+	{ L32_TAKES_ENGINE, "batch", required_argument, L32_OPT_BATCH, "b:" },
+	{ L32_TAKES_ENGINE, "ctx", required_argument, L32_OPT_CTX, "c:" },
+	{ L32_TAKES_ENGINE, "threads", required_argument, L32_OPT_THREADS, "t:" },
+	{ L32_TAKES_ENGINE, "kv-f16", no_argument, L32_OPT_KV_F16, NULL },
+	{ L32_TAKES_CHAT, "chat-format", required_argument, L32_OPT_CHAT_FORMAT, NULL },
+	{ L32_TAKES_CHAT, "date", required_argument, L32_OPT_DATE, NULL },
+	{ L32_TAKES_GEN, "max-tokens", required_argument, L32_OPT_MAX_TOKENS, NULL },
+	{ L32_TAKES_GEN, "seed", required_argument, L32_OPT_SEED, NULL },
+	{ L32_TAKES_GEN, "temperature", required_argument, L32_OPT_TEMPERATURE, NULL },
+};
+#define N_SHARED (sizeof(shared_opts) / sizeof(shared_opts[0]))
+
+static int
+takes(unsigned mask, const struct shared_opt *o)
+{
+	return o->takes == 0 || (mask & o->takes) != 0;
+}
+
+/* 1 when ch is a shared option the program takes (a program's own option
+ * may use the letter of a shared one it does not take: l32-tokenize -c). */
+static int
+shared(unsigned mask, int ch)
+{
+	for (size_t i = 0; i < N_SHARED; i++)
+		if (shared_opts[i].val == ch)
+			return takes(mask, &shared_opts[i]);
+	return 0;
+}
+
+int
+l32_program_init(struct l32_program *p, unsigned mask, long long batch,
+    const char *own_short, const struct option *own_long)
+{
+	size_t n_own = 0, n = 0;
+
+	memset(p, 0, sizeof(*p));
+	p->takes = mask;
+	if (l32_common_init(&p->opt, batch) == -1)
+		return -1;
+	while (own_long != NULL && own_long[n_own].name != NULL)
+		n_own++;
+	if ((p->longopts = calloc(N_SHARED + n_own + 1, sizeof(*p->longopts))) == NULL) {
+		warnx("out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < N_SHARED; i++) {
+		const struct shared_opt *o = &shared_opts[i];
+
+		if (!takes(mask, o))
+			continue;
+		p->longopts[n++] = (struct option){ o->name, o->has_arg, NULL, o->val };
+		if (o->shortopt != NULL)
+			strlcat(p->shortopts, o->shortopt, sizeof(p->shortopts));
+	}
+	for (size_t i = 0; i < n_own; i++)
+		p->longopts[n++] = own_long[i];
+	if (own_short != NULL &&
+	    strlcat(p->shortopts, own_short, sizeof(p->shortopts)) >= sizeof(p->shortopts)) {
+		warnx("the option letters do not fit the option table");
+		return -1;
+	}
+	return 0;
+}
+
+int
+l32_program_getopt(struct l32_program *p, int argc, char *const argv[])
+{
+	int ch, r;
+
+	while ((ch = getopt_long(argc, argv, p->shortopts, p->longopts, NULL)) != -1) {
+		if (ch == 'h' || ch == 'V' || ch == '?' || !shared(p->takes, ch))
+			return ch;
+		if ((r = l32_common_opt(&p->opt, ch, optarg)) == 0)
+			return ch;
+		if (r == -1)
+			return '?';
+	}
+	return -1;
 }

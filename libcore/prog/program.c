@@ -86,19 +86,27 @@ l32_default_ctx(const struct l32_hparams *hp)
 	return hp->ctx_train > 0 && hp->ctx_train < 8192 ? hp->ctx_train : 8192;
 }
 
+/* Context parameters for m: n_ctx 0 is the default window; past it the
+ * cache is kept in f16 (half the memory, so the 3B model's whole 131072
+ * positions fit). */
+static void
+ctx_params(const struct l32_model *m, int32_t n_ctx, int32_t n_seq, int threads,
+    int kv_f16, struct l32_ctx_params *cp)
+{
+	l32_ctx_params_init(cp);
+	cp->n_ctx = n_ctx > 0 ? n_ctx : l32_default_ctx(l32_model_hparams(m));
+	cp->n_seq = n_seq;
+	cp->n_threads = threads;
+	cp->kv_f16 = kv_f16 || cp->n_ctx > L32_KV_F32_MAX_CTX;
+}
+
 struct l32_engine *
 l32_program_engine(struct l32_model *m, int32_t n_ctx, int32_t n_seq, int threads,
     int kv_f16, struct l32_err *err)
 {
 	struct l32_ctx_params cp;
 
-	l32_ctx_params_init(&cp);
-	cp.n_ctx = n_ctx > 0 ? n_ctx : l32_default_ctx(l32_model_hparams(m));
-	cp.n_seq = n_seq;
-	cp.n_threads = threads;
-	/* Past the default window the cache is kept in f16: half the memory,
-	 * so the 3B model's whole 131072 positions fit. */
-	cp.kv_f16 = kv_f16 || cp.n_ctx > L32_KV_F32_MAX_CTX;
+	ctx_params(m, n_ctx, n_seq, threads, kv_f16, &cp);
 	return l32_engine_new(m, &cp, err);
 }
 
@@ -160,4 +168,49 @@ l32_request_fields(json_t *body, const char *const *known, const char *const *al
 		return -1;
 	}
 	return 0;
+}
+
+void
+l32_program_ctx_params(const struct l32_program *p, struct l32_ctx_params *cp)
+{
+	ctx_params(p->model, (int32_t)p->opt.ctx, (int32_t)p->opt.batch, (int)p->opt.threads,
+	    p->opt.kv_f16, cp);
+}
+
+int
+l32_program_open(struct l32_program *p, struct l32_err *err)
+{
+	struct l32_ctx_params cp;
+
+	l32_err_clear(err);
+	if ((p->takes & L32_TAKES_CHAT) &&
+	    l32_chat_date(p->opt.date, p->date, sizeof(p->date), err) == -1) {
+		char msg[sizeof(err->msg)];
+
+		strlcpy(msg, err->msg, sizeof(msg));
+		l32_err_set(err, L32_ERR_INVALID, "--date: %.1000s", msg);
+		return L32_EXIT_USAGE;
+	}
+	if ((p->model = l32_program_model(p->opt.model, &p->model_name, err)) == NULL)
+		return L32_EXIT_FATAL;
+	p->tok = l32_model_tokenizer(p->model);
+	if (p->takes & L32_TAKES_GEN) {
+		l32_common_gen_defaults(&p->opt, p->model, &p->defaults);
+		l32_program_ctx_params(p, &cp);
+		if ((p->engine = l32_engine_new(p->model, &cp, err)) == NULL)
+			return L32_EXIT_FATAL;
+	}
+	l32_fingerprint(p->model, (int)p->opt.threads, p->fingerprint, sizeof(p->fingerprint));
+	return 0;
+}
+
+void
+l32_program_close(struct l32_program *p)
+{
+	l32_engine_free(p->engine);
+	l32_model_free(p->model);
+	free(p->longopts);
+	p->engine = NULL;
+	p->model = NULL;
+	p->longopts = NULL;
 }

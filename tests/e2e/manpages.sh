@@ -77,12 +77,35 @@ for src in bin/l32-*.c; do
 		bad "$prog: listed in l32(7)" "no '.It Xr $prog 1' in man/l32.7"
 	fi
 
-	# The getopt_long table and the option string, from the source.
+	# The getopt_long table and the option string, from the source: the
+	# program's own options, and the shared ones of libcore/prog/options.c
+	# that its l32_program_init call takes.
 	sed -nE 's/.*\{ *"([A-Za-z0-9-]+)", *(no|required|optional)_argument.*/\1/p' "$src" |
 	    sort -u >"$T/long"
 	sed -nE 's/.*\{ *"([A-Za-z0-9-]+)", *(required|optional)_argument.*/\1/p' "$src" |
 	    sort -u >"$T/long_arg"
 	optstring=$(sed -nE 's/.*getopt_long\([^"]*"([^"]*)".*/\1/p' "$src" | head -n 1)
+	if grep -q 'l32_program_init(' "$src"; then
+		init=$(awk '/l32_program_init\(/ { f = 1 } f { printf "%s", $0 } f && /;/ { exit }' "$src")
+		takes=$(printf '%s\n' "$init" | grep -oE 'L32_TAKES_[A-Z]+' | tr '\n' ' ')
+		optstring=$(printf '%s\n' "$init" | sed -nE 's/[^"]*"([^"]*)".*/\1/p')
+		shared=$(awk -v takes=" $takes" '
+			/^[[:space:]]*\{ *(0|L32_TAKES_[A-Z]+), *"/ {
+				line = $0
+				gsub(/[{},"]/, " ", line)
+				split(line, w, " ")
+				if (w[1] != "0" && index(takes, " " w[1] " ") == 0)
+					next
+				arg = w[3] == "required_argument"
+				short = w[5] == "NULL" ? "" : w[5]
+				print w[2], arg, short
+			}' libcore/prog/options.c)
+		printf '%s\n' "$shared" | awk 'NF { print $1 }' >>"$T/long"
+		printf '%s\n' "$shared" | awk 'NF && $2 == 1 { print $1 }' >>"$T/long_arg"
+		optstring=$optstring$(printf '%s\n' "$shared" | awk 'NF == 3 { printf "%s", $3 }')
+		sort -u -o "$T/long" "$T/long"
+		sort -u -o "$T/long_arg" "$T/long_arg"
+	fi
 	printf '%s\n' "$optstring" | sed 's/[+:-]//g' | fold -w 1 | grep . | sed 's/^/-/' |
 	    sort -u >"$T/short"
 	printf '%s\n' "$optstring" | grep -o '[A-Za-z0-9]:' | cut -c 1 | sed 's/^/-/' |
