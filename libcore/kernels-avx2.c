@@ -8,14 +8,6 @@
 #if defined(__x86_64__)
 #define KS_DOT_ACC(acc, u, s) _mm256_add_epi32((acc), \
 	_mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1)))
-#define KS_FILL l32_kernels_avx2
+#define KS_TABLE l32_kernels_avx2
 #include "kernels_simd.h"
-#else
-int
-l32_kernels_avx2(enum l32_type type, struct l32_kernel_set *ks)
-{
-	(void)type;
-	(void)ks;
-	return -1;
-}
 #endif

@@ -8,14 +8,6 @@
 
 #if defined(__x86_64__)
 #define KS_DOT_ACC(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
-#define KS_FILL l32_kernels_avx512
+#define KS_TABLE l32_kernels_avx512
 #include "kernels_simd.h"
-#else
-int
-l32_kernels_avx512(enum l32_type type, struct l32_kernel_set *ks)
-{
-	(void)type;
-	(void)ks;
-	return -1;
-}
 #endif

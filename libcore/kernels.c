@@ -13,6 +13,7 @@
 
 #include "kernels.h"
 #include "l32.h"
+#include "model.h"
 #include "quant.h"
 
 /* Values quantized at a time by the dot kernels (which take f32 x). */
@@ -128,8 +129,7 @@ size_t
 l32_xq_group_bytes(enum l32_xq_kind kind, int64_t cols)
 {
 	int block = l32_xq_block(kind);
-	/* qs, then d[8], then the sums */
-	size_t per = (size_t)block * L32_GEMM_LANES + 32 + (kind == L32_XQ_Q8K ? 256 : 32);
+	size_t per = kind == L32_XQ_Q8K ? L32_XQG_Q8K_BYTES : L32_XQG_Q8_BYTES;
 
 	return block == 0 ? 0 : (size_t)(cols / block) * per;
 }
@@ -140,7 +140,8 @@ l32_xq_group(enum l32_xq_kind kind, const void *xp, size_t xs, int64_t cols,
 {
 	int block = l32_xq_block(kind);
 	size_t per = l32_xq_group_bytes(kind, cols) / (size_t)(cols / block);
-	size_t qbytes = (size_t)block * L32_GEMM_LANES;
+	size_t d_at = kind == L32_XQ_Q8K ? L32_XQG_Q8K_D : L32_XQG_Q8_D;
+	size_t sum_at = kind == L32_XQ_Q8K ? L32_XQG_Q8K_SUM : L32_XQG_Q8_SUM;
 
 	memset(out, 0, l32_xq_group_bytes(kind, cols));
 	for (int64_t j = 0; j < n; j++) {
@@ -152,16 +153,16 @@ l32_xq_group(enum l32_xq_kind kind, const void *xp, size_t xs, int64_t cols,
 
 			for (int q = 0; q < block / 4; q++)
 				memcpy(g + 32 * q + 4 * j, v.qs + block * b + 4 * q, 4);
-			memcpy(g + qbytes + 4 * j, &v.d[b], sizeof(float));
+			memcpy(g + d_at + 4 * j, &v.d[b], sizeof(float));
 			if (kind == L32_XQ_Q8) {
 				int32_t sum = v.sum[b];
 
-				memcpy(g + qbytes + 32 + 4 * j, &sum, sizeof(sum));
+				memcpy(g + sum_at + 4 * j, &sum, sizeof(sum));
 				continue;
 			}
 			/* pair p: the sums of 16 number 2p and 2p + 1 */
 			for (int p = 0; p < 8; p++)
-				memcpy(g + qbytes + 32 + 32 * p + 4 * j, &v.sum[16 * b + 2 * p],
+				memcpy(g + sum_at + 32 * p + 4 * j, &v.sum[16 * b + 2 * p],
 				    2 * sizeof(int16_t));
 		}
 	}
@@ -261,13 +262,13 @@ static float
 blocks_q8_0(const uint8_t *row, const struct l32_xq *x, int64_t b0, int64_t b1, float acc)
 {
 	for (int64_t b = b0; b < b1; b++) {
-		const uint8_t *blk = row + 34 * b;
-		const int8_t *q = (const int8_t *)(blk + 2), *xq = x->qs + 32 * b;
+		const uint8_t *blk = row + L32_Q8_0_BYTES * b;
+		const int8_t *q = (const int8_t *)(blk + L32_Q8_0_QS), *xq = x->qs + 32 * b;
 		int32_t s = 0;
 
 		for (int j = 0; j < 32; j++)
 			s += q[j] * xq[j];
-		acc += load_f16(blk) * x->d[b] * (float)s;
+		acc += load_f16(blk + L32_Q8_0_D) * x->d[b] * (float)s;
 	}
 	return acc;
 }
@@ -276,13 +277,13 @@ static float
 blocks_q4_0(const uint8_t *row, const struct l32_xq *x, int64_t b0, int64_t b1, float acc)
 {
 	for (int64_t b = b0; b < b1; b++) {
-		const uint8_t *blk = row + 18 * b, *q = blk + 2;
+		const uint8_t *blk = row + L32_Q4_0_BYTES * b, *q = blk + L32_Q4_0_QS;
 		const int8_t *xq = x->qs + 32 * b;
 		int32_t s = 0;
 
 		for (int j = 0; j < 16; j++)
 			s += ((q[j] & 0xf) - 8) * xq[j] + ((q[j] >> 4) - 8) * xq[j + 16];
-		acc += load_f16(blk) * x->d[b] * (float)s;
+		acc += load_f16(blk + L32_Q4_0_D) * x->d[b] * (float)s;
 	}
 	return acc;
 }
@@ -308,11 +309,12 @@ static float
 blocks_q5_0(const uint8_t *row, const struct l32_xq *x, int64_t b0, int64_t b1, float acc)
 {
 	for (int64_t b = b0; b < b1; b++) {
-		const uint8_t *blk = row + 22 * b;
+		const uint8_t *blk = row + L32_Q5_0_BYTES * b;
 		/* Σ (q - 16) xq = Σ q xq - 16 Σ xq */
-		int32_t s = q5_dot(blk + 2, blk + 6, x->qs + 32 * b) - 16 * x->sum[b];
+		int32_t s = q5_dot(blk + L32_Q5_0_QH, blk + L32_Q5_0_QS, x->qs + 32 * b) -
+		    16 * x->sum[b];
 
-		acc += load_f16(blk) * x->d[b] * (float)s;
+		acc += load_f16(blk + L32_Q5_0_D) * x->d[b] * (float)s;
 	}
 	return acc;
 }
@@ -321,13 +323,13 @@ static float
 blocks_q5_1(const uint8_t *row, const struct l32_xq *x, int64_t b0, int64_t b1, float acc)
 {
 	for (int64_t b = b0; b < b1; b++) {
-		const uint8_t *blk = row + 24 * b;
-		int32_t s = q5_dot(blk + 4, blk + 8, x->qs + 32 * b);
+		const uint8_t *blk = row + L32_Q5_1_BYTES * b;
+		int32_t s = q5_dot(blk + L32_Q5_1_QH, blk + L32_Q5_1_QS, x->qs + 32 * b);
 		float dx = x->d[b];
 
 		/* Σ (d q + m) x = d dx Σ q xq + m dx Σ xq */
-		acc += load_f16(blk) * dx * (float)s;
-		acc += load_f16(blk + 2) * (dx * (float)x->sum[b]);
+		acc += load_f16(blk + L32_Q5_1_D) * dx * (float)s;
+		acc += load_f16(blk + L32_Q5_1_M) * (dx * (float)x->sum[b]);
 	}
 	return acc;
 }
@@ -343,7 +345,7 @@ block_kq45(const uint8_t *blk, const uint8_t *qh, const uint8_t *qs,
 	uint64_t sc, mn;
 	int32_t si = 0, sm = 0;
 
-	l32_kq_scales(blk + 4, &sc, &mn);
+	l32_kq_scales(blk + L32_Q4_K_SCALES, &sc, &mn);
 	for (int s = 0; s < 8; s++) {
 		const uint8_t *q = qs + 32 * (s / 2);
 		int shift = (s & 1) ? 4 : 0;
@@ -359,17 +361,17 @@ block_kq45(const uint8_t *blk, const uint8_t *qh, const uint8_t *qs,
 		si += (int32_t)((sc >> (8 * s)) & 0xff) * p;
 		sm += (int32_t)((mn >> (8 * s)) & 0xff) * (bs[2 * s] + bs[2 * s + 1]);
 	}
-	return load_f16(blk) * x->d[b] * (float)si -
-	    load_f16(blk + 2) * x->d[b] * (float)sm;
+	return load_f16(blk + L32_Q4_K_D) * x->d[b] * (float)si -
+	    load_f16(blk + L32_Q4_K_DMIN) * x->d[b] * (float)sm;
 }
 
 static float
 blocks_q4_k(const uint8_t *row, const struct l32_xq *x, int64_t b0, int64_t b1, float acc)
 {
 	for (int64_t b = b0; b < b1; b++) {
-		const uint8_t *blk = row + 144 * b;
+		const uint8_t *blk = row + L32_Q4_K_BYTES * b;
 
-		acc += block_kq45(blk, NULL, blk + 16, x, b);
+		acc += block_kq45(blk, NULL, blk + L32_Q4_K_QS, x, b);
 	}
 	return acc;
 }
@@ -378,9 +380,9 @@ static float
 blocks_q5_k(const uint8_t *row, const struct l32_xq *x, int64_t b0, int64_t b1, float acc)
 {
 	for (int64_t b = b0; b < b1; b++) {
-		const uint8_t *blk = row + 176 * b;
+		const uint8_t *blk = row + L32_Q5_K_BYTES * b;
 
-		acc += block_kq45(blk, blk + 16, blk + 48, x, b);
+		acc += block_kq45(blk, blk + L32_Q5_K_QH, blk + L32_Q5_K_QS, x, b);
 	}
 	return acc;
 }
@@ -391,8 +393,9 @@ static float
 blocks_q6_k(const uint8_t *row, const struct l32_xq *x, int64_t b0, int64_t b1, float acc)
 {
 	for (int64_t b = b0; b < b1; b++) {
-		const uint8_t *blk = row + 210 * b, *ql = blk, *qh = blk + 128;
-		const int8_t *sc = (const int8_t *)(blk + 192), *xq = x->qs + 256 * b;
+		const uint8_t *blk = row + L32_Q6_K_BYTES * b, *ql = blk + L32_Q6_K_QL;
+		const uint8_t *qh = blk + L32_Q6_K_QH;
+		const int8_t *sc = (const int8_t *)(blk + L32_Q6_K_SCALES), *xq = x->qs + 256 * b;
 		const int16_t *bs = x->sum + 16 * b;
 		int32_t si = 0;
 
@@ -411,7 +414,7 @@ blocks_q6_k(const uint8_t *row, const struct l32_xq *x, int64_t b0, int64_t b1, 
 					}
 					si += sc[j] * (p - 32 * bs[j]);
 				}
-		acc += load_f16(blk + 208) * x->d[b] * (float)si;
+		acc += load_f16(blk + L32_Q6_K_D) * x->d[b] * (float)si;
 	}
 	return acc;
 }
@@ -485,32 +488,21 @@ quantize_q8k(const float *x, int64_t cols, void *xp)
 #define quantize_q5_k quantize_q8k
 #define quantize_q6_k quantize_q8k
 
-BLOCK_KERNELS(q8_0, 32, 34, L32_XQ_Q8)
-BLOCK_KERNELS(q4_0, 32, 18, L32_XQ_Q8)
-BLOCK_KERNELS(q5_0, 32, 22, L32_XQ_Q8)
-BLOCK_KERNELS(q5_1, 32, 24, L32_XQ_Q8)
-BLOCK_KERNELS(q4_k, 256, 144, L32_XQ_Q8K)
-BLOCK_KERNELS(q5_k, 256, 176, L32_XQ_Q8K)
-BLOCK_KERNELS(q6_k, 256, 210, L32_XQ_Q8K)
+BLOCK_KERNELS(q8_0, L32_QK, L32_Q8_0_BYTES, L32_XQ_Q8)
+BLOCK_KERNELS(q4_0, L32_QK, L32_Q4_0_BYTES, L32_XQ_Q8)
+BLOCK_KERNELS(q5_0, L32_QK, L32_Q5_0_BYTES, L32_XQ_Q8)
+BLOCK_KERNELS(q5_1, L32_QK, L32_Q5_1_BYTES, L32_XQ_Q8)
+BLOCK_KERNELS(q4_k, L32_QK_K, L32_Q4_K_BYTES, L32_XQ_Q8K)
+BLOCK_KERNELS(q5_k, L32_QK_K, L32_Q5_K_BYTES, L32_XQ_Q8K)
+BLOCK_KERNELS(q6_k, L32_QK_K, L32_Q6_K_BYTES, L32_XQ_Q8K)
 
 /* ------------------------------------------------------------ the tables */
 
-float l32_f16_lut[65536];
-static pthread_once_t lut_once = PTHREAD_ONCE_INIT;
-
-static void
-lut_fill(void)
-{
-	for (uint32_t h = 0; h < 65536; h++)
-		l32_f16_lut[h] = l32_f16_to_f32((uint16_t)h);
-}
-
-#define PLAIN(T, t) [L32_TYPE_##T] = { l32_dequant_row_##t, dot_##t, rows_##t, \
-	L32_XQ_NONE, NULL, NULL }
+#define PLAIN(T, t) [L32_TYPE_##T] = { l32_dequant_row_##t, dot_##t, rows_##t }
 #define BLOCK(T, t, K) [L32_TYPE_##T] = { l32_dequant_row_##t, dot_##t, rows_##t, \
 	K, quantize_##t, rows_xq_##t }
 
-static const struct l32_kernel_set portable[L32_TYPE_COUNT] = {
+const struct l32_kernels l32_kernels_portable[L32_TYPE_COUNT] = {
 	PLAIN(F32, f32),
 	PLAIN(F16, f16),
 	PLAIN(BF16, bf16),
@@ -523,61 +515,107 @@ static const struct l32_kernel_set portable[L32_TYPE_COUNT] = {
 	BLOCK(Q6_K, q6_k, L32_XQ_Q8K),
 };
 
-int
-l32_kernels_for(enum l32_isa isa, enum l32_type type, struct l32_kernel_set *ks)
+/* The reference rows kernel: a loop over the type's reference dot. */
+static void
+rows_ref(const struct l32_tensor *w, int64_t r0, int64_t r1, const float *x,
+    int64_t n, float *y, int64_t ldy)
 {
-	pthread_once(&lut_once, lut_fill);
-	if ((int)type < 0 || type >= L32_TYPE_COUNT || portable[type].dot == NULL) {
-		memset(ks, 0, sizeof(*ks));
-		return -1;
-	}
-	*ks = portable[type];
-	if (isa == L32_ISA_PORTABLE)
-		return 0;
-	if (!l32_isa_supported(isa))
-		return -1;
-	switch (isa) {
-	case L32_ISA_AVX2:
-		return l32_kernels_avx2(type, ks);
-	case L32_ISA_AVX512:
-		return l32_kernels_avx512(type, ks);
-	default:
-		return -1;
-	}
+	l32_dot_fn dot = l32_dot_ref(w->type);
+	const char *row = (const char *)w->data + (size_t)r0 * w->row_bytes;
+
+	/* row-major over weights: each row is read from memory once and
+	 * stays in cache for all n tokens */
+	for (int64_t r = r0; r < r1; r++, row += w->row_bytes)
+		for (int64_t t = 0; t < n; t++)
+			y[t * ldy + r] = dot(row, x + t * w->cols, w->cols);
 }
 
-/* ------------------------------------------------------------------ init */
+#define REF(T, t) [L32_TYPE_##T] = { l32_dequant_row_##t, l32_dot_ref_##t, rows_ref }
+
+const struct l32_kernels l32_kernels_reference[L32_TYPE_COUNT] = {
+	REF(F32, f32),
+	REF(F16, f16),
+	REF(BF16, bf16),
+	REF(Q8_0, q8_0),
+	REF(Q4_0, q4_0),
+	REF(Q5_0, q5_0),
+	REF(Q5_1, q5_1),
+	REF(Q4_K, q4_k),
+	REF(Q5_K, q5_k),
+	REF(Q6_K, q6_k),
+};
+
+static const struct l32_kernels *const isa_tables[L32_ISA_COUNT] = {
+	[L32_ISA_PORTABLE] = l32_kernels_portable,
+#if defined(__x86_64__)
+	[L32_ISA_AVX2] = l32_kernels_avx2,
+	[L32_ISA_AVX512] = l32_kernels_avx512,
+#endif
+};
+
+float l32_f16_lut[65536];
+static pthread_once_t lut_once = PTHREAD_ONCE_INIT;
+
+static void
+lut_fill(void)
+{
+	for (uint32_t h = 0; h < 65536; h++)
+		l32_f16_lut[h] = l32_f16_to_f32((uint16_t)h);
+}
+
+const struct l32_kernels *
+l32_kernels_table(enum l32_isa isa)
+{
+	pthread_once(&lut_once, lut_fill);
+	if ((int)isa < 0 || isa >= L32_ISA_COUNT || !l32_isa_supported(isa))
+		return NULL;
+	return isa_tables[isa];
+}
+
+/* ---------------------------------------------------------- installed */
+
+/* A whole table is installed at once, so no type can be left with a
+ * mix of two tables' kernels. */
+static const struct l32_kernels *installed_table = l32_kernels_reference;
+
+const struct l32_kernels *
+l32_kernels_get(enum l32_type type)
+{
+	const struct l32_kernels *k;
+
+	if ((int)type < 0 || type >= L32_TYPE_COUNT)
+		return NULL;
+	k = &installed_table[type];
+	return k->dot != NULL ? k : NULL;
+}
+
+void
+l32_kernels_install(const struct l32_kernels *table)
+{
+	pthread_once(&lut_once, lut_fill);
+	installed_table = table;
+}
 
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static enum l32_isa installed = L32_ISA_PORTABLE;
+static enum l32_isa installed_isa = L32_ISA_PORTABLE;
 static struct l32_err init_err;
 
 static void
 install(void)
 {
 	enum l32_isa isa;
+	const struct l32_kernels *table;
 
 	if (l32_isa_select(getenv("L32_ISA"), &isa, &init_err) < 0)
 		return;
-	for (int t = 0; t < L32_TYPE_COUNT; t++) {
-		struct l32_kernel_set ks;
-		struct l32_kernels k;
-
-		if (portable[t].dot == NULL)
-			continue;
-		/* an ISA without its own kernel for a type leaves the
-		 * portable one in ks */
-		l32_kernels_for(isa, (enum l32_type)t, &ks);
-		k.dequant = ks.dequant;
-		k.dot = ks.dot;
-		k.rows = ks.rows;
-		k.xq = (int)ks.xq;
-		k.quantize = ks.quantize;
-		k.rows_xq = ks.rows_xq;
-		k.gemm = ks.gemm;
-		l32_kernels_set((enum l32_type)t, &k);
+	table = l32_kernels_table(isa);
+	if (table == NULL) {
+		l32_err_set(&init_err, L32_ERR_UNSUPPORTED,
+		    "L32_ISA=%s: this build has no kernels for it", l32_isa_name(isa));
+		return;
 	}
-	installed = isa;
+	l32_kernels_install(table);
+	installed_isa = isa;
 }
 
 int
@@ -595,5 +633,5 @@ l32_kernels_init(struct l32_err *err)
 enum l32_isa
 l32_kernels_isa(void)
 {
-	return installed;
+	return installed_isa;
 }

@@ -1,6 +1,7 @@
 /*
- * kernels.h - the fast kernels behind matmul.h's table, one set per
- * instruction set (cpu.h), and the 8-bit activation blocks they share.
+ * kernels.h - the kernel tables behind matmul.h: one row of kernels per
+ * weight type, one table per instruction set (cpu.h), and the 8-bit
+ * activation blocks the kernels share.
  *
  * For the block types the activations of a token are quantized once per
  * product ("xq"), and each stored block meets them in integer dot
@@ -28,7 +29,10 @@
 #include <string.h>
 
 #include "cpu.h"
-#include "matmul.h"
+#include "quant.h"
+
+struct l32_err;
+struct l32_tensor;
 
 enum l32_xq_kind {
 	L32_XQ_NONE = 0, /* f32 activations as they are */
@@ -59,8 +63,19 @@ void l32_xq_dequant(enum l32_xq_kind kind, const void *xp, int64_t cols, float *
  *   float d[8]                 the tokens' block scales
  *   Q8:  int32 sum[8]          the tokens' block sums
  *   Q8K: int16 sum[8][8][2]    per pair p, sums of 16 number 2p, 2p+1
- * Tokens past the last are zeros. */
+ * Tokens past the last are zeros.  The offsets in one block's part and its
+ * size are named below. */
 #define L32_GEMM_LANES 8
+enum { L32_XQG_Q8_D = 256, L32_XQG_Q8_SUM = 288, L32_XQG_Q8_BYTES = 320 };
+enum { L32_XQG_Q8K_D = 2048, L32_XQG_Q8K_SUM = 2080, L32_XQG_Q8K_BYTES = 2336 };
+_Static_assert(L32_XQG_Q8_D == 32 * L32_GEMM_LANES &&
+    L32_XQG_Q8_SUM == L32_XQG_Q8_D + 4 * L32_GEMM_LANES &&
+    L32_XQG_Q8_BYTES == L32_XQG_Q8_SUM + 4 * L32_GEMM_LANES,
+    "Q8 group block: qs[8][8][4], float d[8], int32 sum[8]");
+_Static_assert(L32_XQG_Q8K_D == 256 * L32_GEMM_LANES &&
+    L32_XQG_Q8K_SUM == L32_XQG_Q8K_D + 4 * L32_GEMM_LANES &&
+    L32_XQG_Q8K_BYTES == L32_XQG_Q8K_SUM + 2 * 16 * L32_GEMM_LANES,
+    "Q8K group block: qs[64][8][4], float d[8], int16 sum[8][8][2]");
 /* Bytes of one group of tokens with rows of cols values. */
 size_t l32_xq_group_bytes(enum l32_xq_kind kind, int64_t cols);
 /* The group of tokens t .. t + n - 1 (n <= 8) of xp, token t + j at
@@ -68,65 +83,88 @@ size_t l32_xq_group_bytes(enum l32_xq_kind kind, int64_t cols);
 void l32_xq_group(enum l32_xq_kind kind, const void *xp, size_t xs, int64_t cols,
     int64_t t, int64_t n, void *out);
 
+/* Rows r0..r1-1 of w times each of n tokens: y[t * ldy + r] = row r · x[t * w->cols ..]. */
+typedef void (*l32_rows_fn)(const struct l32_tensor *w, int64_t r0, int64_t r1,
+    const float *x, int64_t n, float *y, int64_t ldy);
+/* Quantizes one token (cols values) to the 8-bit blocks above. */
+typedef void (*l32_xq_quantize_fn)(const float *x, int64_t cols, void *xp);
+/* The same as l32_rows_fn over quantized tokens, token t at
+ * xp + t * l32_xq_bytes(xq, w->cols). */
+typedef void (*l32_rows_xq_fn)(const struct l32_tensor *w, int64_t r0, int64_t r1,
+    const void *xp, int64_t n, float *y, int64_t ldy);
+/* Rows r0..r1-1 of w times the n tokens of a panel of groups of 8
+ * (above), for prompts: y[t * ldy + r]. */
+typedef void (*l32_gemm_xq_fn)(const struct l32_tensor *w, int64_t r0, int64_t r1,
+    const void *panel, int64_t n, float *y, int64_t ldy);
+
+/* The kernels of one weight type on one ISA: a row of a kernel table. */
+struct l32_kernels {
+	l32_dequant_fn dequant; /* one row (cols values) to f32, bit-identical
+	                         * to quant.c's */
+	l32_dot_fn dot;         /* one row · x; quantizes x block by block
+	                         * when xq is set */
+	l32_rows_fn rows;       /* a range of rows times a few tokens (f32 x;
+	                         * quantized first when xq is set) */
+	/* Optional (L32_XQ_NONE when absent): the tokens quantized once per
+	 * product, then any range of rows over them; the split of rows over
+	 * threads uses these.  Gives dot's results bit for bit. */
+	enum l32_xq_kind xq;
+	l32_xq_quantize_fn quantize;
+	l32_rows_xq_fn rows_xq;
+	/* Optional: many tokens at once, on the same quantized tokens in
+	 * groups, with rows_xq's results bit for bit (NULL: prompts widen
+	 * rows for BLIS). */
+	l32_gemm_xq_fn gemm;
+};
+
+/*
+ * A kernel table holds one row per weight type (L32_TYPE_COUNT rows, a
+ * type without kernels all NULL), as ggml's type_traits_cpu.  Each ISA
+ * (cpu.h) has one table, and every row of it meets the contract of struct
+ * l32_kernels: dequant bit for bit, dot against the scalar reference
+ * within the rounding of the 8-bit activations, and rows, rows_xq and gemm
+ * the dot kernel's results bit for bit (tests/unit/test_kernels.c checks
+ * each).  Adding a weight type is its layout and scalar reference
+ * (quant.h), its kernels on each ISA, and one row in each table.
+ */
+
+/* The portable C kernels (kernels.c). */
+extern const struct l32_kernels l32_kernels_portable[L32_TYPE_COUNT];
+/* quant.c's scalar reference, f32 products on dequantized weights: the
+ * table matmul starts with, and the oracle tests compute against. */
+extern const struct l32_kernels l32_kernels_reference[L32_TYPE_COUNT];
+/* The x86 tables (kernels-avx2.c, kernels-avx512.c); only for CPUs that
+ * run the ISA, through l32_kernels_table. */
+extern const struct l32_kernels l32_kernels_avx2[L32_TYPE_COUNT];
+extern const struct l32_kernels l32_kernels_avx512[L32_TYPE_COUNT];
+
+/* The table of isa; NULL when this CPU cannot run it.  Fills l32_f16_lut
+ * before the first kernel is handed out. */
+const struct l32_kernels *l32_kernels_table(enum l32_isa isa);
+
+/* The installed kernels of a type; NULL when the type cannot be computed
+ * with. */
+const struct l32_kernels *l32_kernels_get(enum l32_type type);
+/* Installs a whole table (at start-up, or in tests; no context may be
+ * running a product). */
+void l32_kernels_install(const struct l32_kernels *table);
+
 /* A rows kernel over f32 x for a block type: quantizes the n tokens, then
  * rows_xq; when memory runs out, dot row by row (the same results). */
 void l32_rows_with_xq(const struct l32_tensor *w, int64_t r0, int64_t r1,
     const float *x, int64_t n, float *y, int64_t ldy, enum l32_xq_kind kind,
     l32_xq_quantize_fn quantize, l32_rows_xq_fn rows_xq, l32_dot_fn dot);
 
-/* The kernels of one weight type on one ISA. */
-struct l32_kernel_set {
-	l32_dequant_fn dequant;  /* bit-identical to quant.c's */
-	l32_dot_fn dot;          /* quantizes x block by block when xq is set */
-	l32_rows_fn rows;        /* f32 x; quantizes it first when xq is set */
-	enum l32_xq_kind xq;     /* L32_XQ_NONE: no quantized form */
-	l32_xq_quantize_fn quantize;
-	l32_rows_xq_fn rows_xq;
-	/* Many tokens: rows_xq's results bit for bit (NULL: prompts widen
-	 * rows for BLIS) */
-	l32_gemm_xq_fn gemm;
-};
-
-/* The kernels of type on isa, which this CPU must run; -1 when the ISA has
- * none of its own for the type (fill then holds the portable ones, or
- * nothing for a type without kernels). */
-int l32_kernels_for(enum l32_isa isa, enum l32_type type, struct l32_kernel_set *ks);
-
-/* Installs the kernels of the ISA named by L32_ISA (default: the best this
- * CPU runs) into matmul.h's table.  Runs once; later calls return the first
- * outcome.  Fails (changing nothing) when L32_ISA names an unknown ISA or
- * one this CPU cannot run. */
+/* Installs the table of the ISA named by L32_ISA (default: the best this
+ * CPU runs).  Runs once; later calls return the first outcome.  Fails
+ * (changing nothing) when L32_ISA names an unknown ISA or one this CPU
+ * cannot run. */
 int l32_kernels_init(struct l32_err *err);
 /* The ISA l32_kernels_init installed (portable before it ran). */
 enum l32_isa l32_kernels_isa(void);
 
 /* The f32 value of every f16 bit pattern (exact), for block scales: one
- * load instead of a conversion.  Filled before l32_kernels_for hands out
- * any kernels. */
+ * load instead of a conversion. */
 extern float l32_f16_lut[65536];
-
-/* The 6-bit scales and mins of the 8 sub-blocks of a Q4_K/Q5_K block, from
- * its 12 scale bytes a|b|c (4 each): sub-blocks 0..3 keep the low 6 bits
- * of a (scales) and b (mins); 4..7 take their low 4 bits from the nibbles
- * of c and their top 2 from the top bits of a and b.  Byte s of *sc, *mn
- * is sub-block s. */
-static inline void
-l32_kq_scales(const uint8_t *s12, uint64_t *sc, uint64_t *mn)
-{
-	uint32_t a, b, c;
-
-	memcpy(&a, s12, 4);
-	memcpy(&b, s12 + 4, 4);
-	memcpy(&c, s12 + 8, 4);
-	*sc = (a & 0x3f3f3f3fu) | (uint64_t)((c & 0x0f0f0f0fu) |
-	    ((a >> 2) & 0x30303030u)) << 32;
-	*mn = (b & 0x3f3f3f3fu) | (uint64_t)(((c >> 4) & 0x0f0f0f0fu) |
-	    ((b >> 2) & 0x30303030u)) << 32;
-}
-
-/* Per-ISA tables, defined in kernels-avx2.c and kernels-avx512.c.  Only to
- * be called when the CPU runs that ISA. */
-int l32_kernels_avx2(enum l32_type type, struct l32_kernel_set *ks);
-int l32_kernels_avx512(enum l32_type type, struct l32_kernel_set *ks);
 
 #endif

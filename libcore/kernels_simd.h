@@ -8,7 +8,7 @@
  *
  *   KS_DOT_ACC(a, u, s)  a plus the __m256i whose 32-bit lane i is
  *                        Σ_{j<4} u[4i+j] * s[4i+j], u unsigned bytes, s signed
- *   KS_FILL              the name of the exported table function
+ *   KS_TABLE             the name of the exported table
  *
  * The byte products here never reach the 16-bit saturation of
  * vpmaddubsw (|u| <= 128, |s| <= 127, or smaller), so both builds give
@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "model.h"
 #include "quant.h"
 
 #define KS_INLINE static inline __attribute__((always_inline))
@@ -855,34 +856,21 @@ dequant_q6_k(const void *src, float *dst, int64_t n)
 
 /* ---------------------------------------------------------------- table */
 
-#define KS_PLAIN(T, t) case L32_TYPE_##T: \
-	*ks = (struct l32_kernel_set){ dequant_##t, dot_##t, rows_##t, L32_XQ_NONE, NULL, NULL, NULL }; \
-	return 0;
-#define KS_BLOCK(T, t, K, q) case L32_TYPE_##T: \
-	*ks = (struct l32_kernel_set){ dequant_##t, dot_##t, rows_##t, K, q, rows_xq_##t, NULL }; \
-	return 0;
-#define KS_GEMM(T, t, K, q) case L32_TYPE_##T: \
-	*ks = (struct l32_kernel_set){ dequant_##t, dot_##t, rows_##t, K, q, rows_xq_##t, gemm_##t }; \
-	return 0;
+#define KS_PLAIN(T, t) [L32_TYPE_##T] = { dequant_##t, dot_##t, rows_##t }
+#define KS_BLOCK(T, t, K, q) [L32_TYPE_##T] = { dequant_##t, dot_##t, rows_##t, \
+	K, q, rows_xq_##t }
+#define KS_GEMM(T, t, K, q) [L32_TYPE_##T] = { dequant_##t, dot_##t, rows_##t, \
+	K, q, rows_xq_##t, gemm_##t }
 
-int
-KS_FILL(enum l32_type type, struct l32_kernel_set *ks)
-{
-	switch (type) {
-	case L32_TYPE_F32:
-		*ks = (struct l32_kernel_set){ l32_dequant_row_f32, dot_f32, rows_f32,
-		    L32_XQ_NONE, NULL, NULL, NULL };
-		return 0;
-	KS_PLAIN(F16, f16)
-	KS_PLAIN(BF16, bf16)
-	KS_GEMM(Q8_0, q8_0, L32_XQ_Q8, quantize_q8)
-	KS_GEMM(Q4_0, q4_0, L32_XQ_Q8, quantize_q8)
-	KS_BLOCK(Q5_0, q5_0, L32_XQ_Q8, quantize_q8)
-	KS_BLOCK(Q5_1, q5_1, L32_XQ_Q8, quantize_q8)
-	KS_GEMM(Q4_K, q4_k, L32_XQ_Q8K, quantize_q8k)
-	KS_BLOCK(Q5_K, q5_k, L32_XQ_Q8K, quantize_q8k)
-	KS_GEMM(Q6_K, q6_k, L32_XQ_Q8K, quantize_q8k)
-	default:
-		return -1;
-	}
-}
+const struct l32_kernels KS_TABLE[L32_TYPE_COUNT] = {
+	[L32_TYPE_F32] = { l32_dequant_row_f32, dot_f32, rows_f32 },
+	KS_PLAIN(F16, f16),
+	KS_PLAIN(BF16, bf16),
+	KS_GEMM(Q8_0, q8_0, L32_XQ_Q8, quantize_q8),
+	KS_GEMM(Q4_0, q4_0, L32_XQ_Q8, quantize_q8),
+	KS_BLOCK(Q5_0, q5_0, L32_XQ_Q8, quantize_q8),
+	KS_BLOCK(Q5_1, q5_1, L32_XQ_Q8, quantize_q8),
+	KS_GEMM(Q4_K, q4_k, L32_XQ_Q8K, quantize_q8k),
+	KS_BLOCK(Q5_K, q5_k, L32_XQ_Q8K, quantize_q8k),
+	KS_GEMM(Q6_K, q6_k, L32_XQ_Q8K, quantize_q8k),
+};
