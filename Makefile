@@ -70,7 +70,7 @@ $(B)/libcore/%-avx2.o: libcore/%-avx2.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(AVX2_FLAGS) -c -o $@ $<
 
-$(B)/libcore/%-avx512.o: libcore/%-avx512.c
+$(B)/libcore/%-avx512vl-vnni.o: libcore/%-avx512vl-vnni.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(AVX512_FLAGS) -c -o $@ $<
 

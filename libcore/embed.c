@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "l32.h"
-#include "matmul.h"
+#include "compute/matmul.h"
 
 /* An input waiting or being evaluated. */
 struct item {

@@ -22,12 +22,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "kernels.h"
+#include "compute/kernels/kernels.h"
 #include "kvcache.h"
-#include "matmul.h"
+#include "compute/matmul.h"
 #include "model.h"
 #include "pool.h"
-#include "quant.h"
+#include "formats/quant.h"
 
 /* Query tokens of one sequence from which attention runs on BLIS. */
 #define ATT_GEMM_MIN 8

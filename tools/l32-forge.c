@@ -33,7 +33,7 @@
 #include "ggufw.h"
 #include "l32.h"
 #include "mapfile.h"
-#include "quant.h"
+#include "formats/quant.h"
 #include "recipe.h"
 
 /* Bumped whenever the bytes written for some option change, so caches of

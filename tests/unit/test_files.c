@@ -32,13 +32,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cpu.h"
-#include "kernels.h"
+#include "base/cpu.h"
+#include "compute/kernels/kernels.h"
 #include "kvcache.h"
 #include "l32.h"
-#include "matmul.h"
+#include "compute/matmul.h"
 #include "model.h"
-#include "quant.h"
+#include "formats/quant.h"
 #include "recipe.h"
 
 #define VOCAB 128256

@@ -11,12 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "compute/kernels/kernels.h"
 #include "kvcache.h"
 #include "l32.h"
-#include "matmul.h"
+#include "compute/matmul.h"
 #include "model.h"
-#include "quant.h"
+#include "formats/quant.h"
 #include "recipe.h"
 
 #define VOCAB 128256

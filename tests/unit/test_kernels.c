@@ -15,12 +15,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "cpu.h"
-#include "kernels.h"
+#include "base/cpu.h"
+#include "compute/kernels/kernels.h"
 #include "l32.h"
-#include "matmul.h"
+#include "compute/matmul.h"
 #include "pool.h"
-#include "quant.h"
+#include "formats/quant.h"
 #include "recipe.h"
 
 static const enum l32_type types[] = {

@@ -15,7 +15,7 @@
 #define L32_X86 1
 #endif
 
-#include "cpu.h"
+#include "base/cpu.h"
 #include "l32.h"
 
 static const char *const feature_names[] = {

@@ -1,6 +1,6 @@
 /* types.c - block sizes of the tensor types, as ggml defines them. */
 #include "l32.h"
-#include "quant.h"
+#include "formats/quant.h"
 
 static const struct l32_type_traits traits[L32_TYPE_COUNT] = {
 	[L32_TYPE_F32]  = { "F32",  1,   4,   1 },

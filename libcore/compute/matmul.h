@@ -19,9 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kernels.h"
+#include "compute/kernels/kernels.h"
 #include "model.h"
-#include "quant.h"
+#include "formats/quant.h"
 
 struct l32_pool;
 

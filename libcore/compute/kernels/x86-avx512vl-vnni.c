@@ -4,10 +4,10 @@
  * 32 vector registers of AVX-512VL for the tiles.  Called only on CPUs that
  * have these (cpu.c).
  */
-#include "kernels.h"
+#include "compute/kernels/kernels.h"
 
 #if defined(__x86_64__)
 #define KS_DOT_ACC(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
 #define KS_TABLE l32_kernels_avx512
-#include "kernels_simd.h"
+#include "compute/kernels/x86_drivers.inc"
 #endif

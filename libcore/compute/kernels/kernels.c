@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "compute/kernels/kernels.h"
 #include "l32.h"
 #include "model.h"
-#include "quant.h"
+#include "formats/quant.h"
 
 /* Values quantized at a time by the dot kernels (which take f32 x). */
 #define DOT_CHUNK 1024

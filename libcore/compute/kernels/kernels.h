@@ -28,8 +28,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "cpu.h"
-#include "quant.h"
+#include "base/cpu.h"
+#include "formats/quant.h"
 
 struct l32_err;
 struct l32_tensor;

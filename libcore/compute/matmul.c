@@ -16,8 +16,8 @@
 #include <blis.h>
 #pragma GCC diagnostic pop
 
-#include "kernels.h"
-#include "matmul.h"
+#include "compute/kernels/kernels.h"
+#include "compute/matmul.h"
 #include "pool.h"
 
 /* A panel of widened rows is sized to stay in L2 between being written
