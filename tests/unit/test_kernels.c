@@ -514,13 +514,13 @@ START_TEST(test_paths_agree)
 		    tname(type), l32_isa_name(isa), (double)a, (double)b);
 		/* AVX-512 runs the AVX2 code with vpdpbusd for the byte
 		 * products, which never saturate there: the same bits */
-		if (isa == L32_ISA_AVX512) {
+		if (isa == L32_ISA_AVX512VL_VNNI) {
 			struct l32_kernels k2;
 			float c;
 
 			k2 = kernels_of(L32_ISA_AVX2, type);
 			c = k2.dot(w + r * rb, x, cols);
-			ck_assert_msg(memcmp(&a, &c, sizeof(a)) == 0, "%s: avx512 %.9g, avx2 %.9g",
+			ck_assert_msg(memcmp(&a, &c, sizeof(a)) == 0, "%s: avx512vl-vnni %.9g, avx2 %.9g",
 			    tname(type), (double)a, (double)c);
 		}
 	}
@@ -545,7 +545,16 @@ START_TEST(test_isa_select)
 	ck_assert_int_eq(isa, L32_ISA_PORTABLE);
 	ck_assert_int_eq(l32_isa_select("sse9", &isa, &err), -1);
 	ck_assert_msg(strstr(err.msg, "L32_ISA=sse9") != NULL &&
-	    strstr(err.msg, "avx512") != NULL, "message: %s", err.msg);
+	    strstr(err.msg, "avx512vl-vnni") != NULL, "message: %s", err.msg);
+	/* the old name of the VNNI path still names it */
+	l32_err_clear(&err);
+	if (l32_isa_supported(L32_ISA_AVX512VL_VNNI)) {
+		ck_assert_int_eq(l32_isa_select("avx512", &isa, &err), 0);
+		ck_assert_int_eq(isa, L32_ISA_AVX512VL_VNNI);
+	} else {
+		ck_assert_int_eq(l32_isa_select("avx512", &isa, &err), -1);
+		ck_assert_int_eq(err.kind, L32_ERR_UNSUPPORTED);
+	}
 	for (int i = 1; i < L32_ISA_COUNT; i++) {
 		const char *name = l32_isa_name((enum l32_isa)i);
 

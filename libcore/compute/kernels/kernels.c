@@ -549,7 +549,7 @@ static const struct l32_kernels *const isa_tables[L32_ISA_COUNT] = {
 	[L32_ISA_PORTABLE] = l32_kernels_portable,
 #if defined(__x86_64__)
 	[L32_ISA_AVX2] = l32_kernels_avx2,
-	[L32_ISA_AVX512] = l32_kernels_avx512,
+	[L32_ISA_AVX512VL_VNNI] = l32_kernels_avx512vl_vnni,
 #endif
 };
 

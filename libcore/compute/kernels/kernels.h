@@ -133,10 +133,10 @@ extern const struct l32_kernels l32_kernels_portable[L32_TYPE_COUNT];
 /* quant.c's scalar reference, f32 products on dequantized weights: the
  * table matmul starts with, and the oracle tests compute against. */
 extern const struct l32_kernels l32_kernels_reference[L32_TYPE_COUNT];
-/* The x86 tables (kernels-avx2.c, kernels-avx512.c); only for CPUs that
+/* The x86 tables (x86-avx2.c, x86-avx512vl-vnni.c); only for CPUs that
  * run the ISA, through l32_kernels_table. */
 extern const struct l32_kernels l32_kernels_avx2[L32_TYPE_COUNT];
-extern const struct l32_kernels l32_kernels_avx512[L32_TYPE_COUNT];
+extern const struct l32_kernels l32_kernels_avx512vl_vnni[L32_TYPE_COUNT];
 
 /* The table of isa; NULL when this CPU cannot run it.  Fills l32_f16_lut
  * before the first kernel is handed out. */

@@ -8,6 +8,6 @@
 
 #if defined(__x86_64__)
 #define KS_DOT_ACC(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
-#define KS_TABLE l32_kernels_avx512
+#define KS_TABLE l32_kernels_avx512vl_vnni
 #include "compute/kernels/x86_drivers.inc"
 #endif
