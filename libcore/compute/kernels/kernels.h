@@ -4,18 +4,8 @@
  * activation blocks the kernels share.
  *
  * For the block types the activations of a token are quantized once per
- * product ("xq"), and each stored block meets them in integer dot
- * products, as llama.cpp does:
- *   L32_XQ_Q8   blocks of 32 (for Q8_0, Q4_0, Q5_0, Q5_1)
- *   L32_XQ_Q8K  blocks of 256 with the sum of every 16 (for the K-quants)
- * A block of 32 or 256 values x gets d = max|x| / 127 and
- * q = round-half-even(x / d) (q = 0 when d = 0), computed identically on
- * every path, so the quantized activations are the same bytes everywhere.
- *
- * One token's xq, l32_xq_bytes(kind, cols) bytes (a multiple of 64):
- *   int8  qs[cols]                      (64-aligned)
- *   float d[cols / block]
- *   int16 sum[cols / 32] (Q8) or sum[cols / 16] (Q8K), sums of qs
+ * product to 8-bit blocks (xq.h), and each stored block meets them in
+ * integer dot products, as llama.cpp does.
  *
  * Every kernel computes each (row, token) pair with the same sequence of
  * operations whatever the rows and tokens around it: a token's result does
@@ -26,74 +16,25 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include "base/cpu.h"
+#include "compute/kernels/xq.h"
 #include "formats/quant.h"
 
 struct l32_err;
 struct l32_tensor;
 
-enum l32_xq_kind {
-	L32_XQ_NONE = 0, /* f32 activations as they are */
-	L32_XQ_Q8,
-	L32_XQ_Q8K,
-};
-
-/* A view of one token's xq. */
-struct l32_xq {
-	const int8_t *qs;   /* (cols) */
-	const float *d;     /* (cols / block) */
-	const int16_t *sum; /* (cols / 32) or (cols / 16) */
-};
-
-/* Values per block of a kind (32, 256); 0 for L32_XQ_NONE. */
-int l32_xq_block(enum l32_xq_kind kind);
-/* Bytes of one token's xq; cols must be a multiple of the block. */
-size_t l32_xq_bytes(enum l32_xq_kind kind, int64_t cols);
-void l32_xq_view(enum l32_xq_kind kind, const void *xp, int64_t cols, struct l32_xq *v);
-/* The portable quantizer: one token's cols values to xp. */
-void l32_xq_quantize(enum l32_xq_kind kind, const float *x, int64_t cols, void *xp);
-/* d * q of each value (for tests). */
-void l32_xq_dequant(enum l32_xq_kind kind, const void *xp, int64_t cols, float *out);
-
-/* Prompts: tokens go to the GEMM kernels 8 at a time, in a "group" where
- * vector lane j is token j.  For each block of the kind, in order:
- *   int8  qs[block / 4][8][4]  values 4g..4g+3 of each token (32 bytes per g)
- *   float d[8]                 the tokens' block scales
- *   Q8:  int32 sum[8]          the tokens' block sums
- *   Q8K: int16 sum[8][8][2]    per pair p, sums of 16 number 2p, 2p+1
- * Tokens past the last are zeros.  The offsets in one block's part and its
- * size are named below. */
-#define L32_GEMM_LANES 8
-enum { L32_XQG_Q8_D = 256, L32_XQG_Q8_SUM = 288, L32_XQG_Q8_BYTES = 320 };
-enum { L32_XQG_Q8K_D = 2048, L32_XQG_Q8K_SUM = 2080, L32_XQG_Q8K_BYTES = 2336 };
-_Static_assert(L32_XQG_Q8_D == 32 * L32_GEMM_LANES &&
-    L32_XQG_Q8_SUM == L32_XQG_Q8_D + 4 * L32_GEMM_LANES &&
-    L32_XQG_Q8_BYTES == L32_XQG_Q8_SUM + 4 * L32_GEMM_LANES,
-    "Q8 group block: qs[8][8][4], float d[8], int32 sum[8]");
-_Static_assert(L32_XQG_Q8K_D == 256 * L32_GEMM_LANES &&
-    L32_XQG_Q8K_SUM == L32_XQG_Q8K_D + 4 * L32_GEMM_LANES &&
-    L32_XQG_Q8K_BYTES == L32_XQG_Q8K_SUM + 2 * 16 * L32_GEMM_LANES,
-    "Q8K group block: qs[64][8][4], float d[8], int16 sum[8][8][2]");
-/* Bytes of one group of tokens with rows of cols values. */
-size_t l32_xq_group_bytes(enum l32_xq_kind kind, int64_t cols);
-/* The group of tokens t .. t + n - 1 (n <= 8) of xp, token t + j at
- * xp + (t + j) * xs, to out (l32_xq_group_bytes). */
-void l32_xq_group(enum l32_xq_kind kind, const void *xp, size_t xs, int64_t cols,
-    int64_t t, int64_t n, void *out);
-
 /* Rows r0..r1-1 of w times each of n tokens: y[t * ldy + r] = row r · x[t * w->cols ..]. */
 typedef void (*l32_rows_fn)(const struct l32_tensor *w, int64_t r0, int64_t r1,
     const float *x, int64_t n, float *y, int64_t ldy);
-/* Quantizes one token (cols values) to the 8-bit blocks above. */
+/* Quantizes one token (cols values) to the 8-bit blocks of xq.h. */
 typedef void (*l32_xq_quantize_fn)(const float *x, int64_t cols, void *xp);
 /* The same as l32_rows_fn over quantized tokens, token t at
  * xp + t * l32_xq_bytes(xq, w->cols). */
 typedef void (*l32_rows_xq_fn)(const struct l32_tensor *w, int64_t r0, int64_t r1,
     const void *xp, int64_t n, float *y, int64_t ldy);
 /* Rows r0..r1-1 of w times the n tokens of a panel of groups of 8
- * (above), for prompts: y[t * ldy + r]. */
+ * (xq.h), for prompts: y[t * ldy + r]. */
 typedef void (*l32_gemm_xq_fn)(const struct l32_tensor *w, int64_t r0, int64_t r1,
     const void *panel, int64_t n, float *y, int64_t ldy);
 
@@ -119,13 +60,31 @@ struct l32_kernels {
 
 /*
  * A kernel table holds one row per weight type (L32_TYPE_COUNT rows, a
- * type without kernels all NULL), as ggml's type_traits_cpu.  Each ISA
- * (cpu.h) has one table, and every row of it meets the contract of struct
- * l32_kernels: dequant bit for bit, dot against the scalar reference
- * within the rounding of the 8-bit activations, and rows, rows_xq and gemm
- * the dot kernel's results bit for bit (tests/unit/test_kernels.c checks
- * each).  Adding a weight type is its layout and scalar reference
- * (quant.h), its kernels on each ISA, and one row in each table.
+ * type without kernels all NULL), as ggml's type_traits_cpu.  Adding a
+ * weight type is its layout and scalar reference (formats/quant.h), its
+ * kernels on each ISA, and one row in each table.
+ *
+ * What an ISA provides: one table, every row of which meets the contract
+ * of struct l32_kernels (dequant bit for bit; dot against the scalar
+ * reference within the rounding of the 8-bit activations; rows, rows_xq
+ * and gemm the dot kernel's results bit for bit; the quantizer the same
+ * bytes as xq.c's) and an entry in cpu.h's enum l32_isa with the features
+ * it needs.  tests/unit/test_kernels.c checks every row of every table.
+ *
+ * The x86 ISAs share one template on 256-bit vectors (x86_drivers.inc:
+ * the drivers and the table; x86_vec.inc: the vector helpers;
+ * x86_<type>.inc: each weight type's decode tile, prompt tile and
+ * dequantization).  An x86 ISA is one file of primitives that defines,
+ * then includes x86_drivers.inc:
+ *   KS_DOT_ACC(a, u, s)  a plus the __m256i whose 32-bit lane i is
+ *                        Σ_{j<4} u[4i+j] * s[4i+j], u unsigned bytes, s
+ *                        signed (no saturation: |u| <= 128, |s| <= 127)
+ *   KS_TABLE             the name of its table (l32_kernels_<isa>)
+ * and a rule in the Makefile for its compiler flags (files *-<isa>.c).
+ * The type files are written in x86 intrinsics: another vector ISA (ARM
+ * NEON) gets its table from its own type files, or, unoptimised, from this
+ * template compiled against SIMDe (as the tests build it, with
+ * L32_KERNELS_EMULATED).
  */
 
 /* The portable C kernels (kernels.c). */
