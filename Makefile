@@ -35,8 +35,8 @@ WARN     = -Wall -Wextra -Wno-unused-parameter
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -MMD -MP $(WARN) $(CFLAGS) -Ilibcore $(PKG_CFLAGS) $(BLIS_CFLAGS) -pthread
 LIBS     = $(PKG_LIBS) $(BLIS_LIBS) -lm -pthread
 
-# ISA-specific kernels live in files named *-avx2.c / *-avx512.c and are
-# compiled for that ISA only; the code picks them at run time from CPUID.
+# ISA-specific kernels live in files named *-avx2.c / *-avx512vl-vnni.c and
+# are compiled for that ISA only; the code picks them at run time from CPUID.
 AVX2_FLAGS   = -mavx2 -mfma -mf16c
 AVX512_FLAGS = -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16 -mfma -mf16c
 
@@ -70,7 +70,7 @@ $(B)/libcore/%-avx2.o: libcore/%-avx2.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(AVX2_FLAGS) -c -o $@ $<
 
-$(B)/libcore/%-avx512.o: libcore/%-avx512.c
+$(B)/libcore/%-avx512vl-vnni.o: libcore/%-avx512vl-vnni.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(AVX512_FLAGS) -c -o $@ $<
 

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs every test program given (Check unit tests, fuzz corpus replays) and
-# every end-to-end script in tests/e2e, then prints one summary line.
+# every lint and end-to-end script in tests/lint and tests/e2e, then prints
+# one summary line.
 # L32_SHARED points at ../shared (the reference data); tests that need it say
 # so when it is absent.
 pass=0
@@ -34,7 +35,7 @@ for t in "$@"; do
 		echo "FAIL: $t (exit $rc)"
 	fi
 done
-for t in tests/e2e/*.sh; do
+for t in tests/lint/*.sh tests/e2e/*.sh; do
 	[ -e "$t" ] || continue
 	out=$(sh "$t" 2>&1)
 	rc=$?

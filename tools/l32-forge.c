@@ -34,7 +34,7 @@
 #include "l32.h"
 #include "prog/l32_prog.h"
 #include "base/mapfile.h"
-#include "quant.h"
+#include "formats/quant.h"
 #include "recipe.h"
 
 /* Bumped whenever the bytes written for some option change, so caches of

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "compute/ctx.h"
-#include "kernels.h"
-#include "quant.h"
+#include "compute/kernels/kernels.h"
+#include "formats/quant.h"
 
 /* s[0..n) := softmax(s[0..n)) */
 static void

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "compute/ctx.h"
-#include "kernels.h"
+#include "compute/kernels/kernels.h"
 
 /* Limits on the context parameters, far above any practical use. */
 #define MAX_SEQ 65536

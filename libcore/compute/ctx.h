@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "compute/kvcache.h"
-#include "matmul.h"
+#include "compute/matmul.h"
 #include "model/model.h"
 #include "base/pool.h"
 

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "compute/ctx.h"
-#include "kernels.h"
+#include "compute/kernels/kernels.h"
 
 /* ---------------------------------------------------------- building blocks */
 

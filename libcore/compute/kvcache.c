@@ -5,7 +5,7 @@
 #include <sys/mman.h>
 
 #include "compute/kvcache.h"
-#include "quant.h"
+#include "formats/quant.h"
 
 size_t
 l32_kv_bytes(int32_t n_layers, int32_t n_seq, int32_t n_ctx, int32_t kv_dim,

@@ -19,7 +19,7 @@
 #include <string.h>
 
 #include "gen/l32_gen.h"
-#include "matmul.h"
+#include "compute/matmul.h"
 
 /* An input waiting or being evaluated. */
 struct item {

@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "kernels.h"
+#include "compute/kernels/kernels.h"
 #include "l32.h"
 #include "prog/l32_prog.h"
 #include "membw.h"

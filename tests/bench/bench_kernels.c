@@ -17,14 +17,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "cpu.h"
-#include "kernels.h"
+#include "base/cpu.h"
+#include "compute/kernels/kernels.h"
 #include "l32.h"
 #include "prog/l32_prog.h"
-#include "matmul.h"
+#include "compute/matmul.h"
 #include "membw.h"
 #include "base/pool.h"
-#include "quant.h"
+#include "formats/quant.h"
 
 #define ROWS 2048
 #define COLS 8192

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cpu.h"
+#include "base/cpu.h"
 #include "base/pool.h"
 
 struct membw_job {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "quant.h"
+#include "formats/quant.h"
 #include "recipe.h"
 
 /* ----------------------------------------------------------------- configs */

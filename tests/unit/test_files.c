@@ -32,14 +32,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cpu.h"
-#include "kernels.h"
+#include "base/cpu.h"
+#include "compute/kernels/kernels.h"
 #include "compute/kvcache.h"
 #include "l32.h"
 #include "prog/l32_prog.h"
-#include "matmul.h"
+#include "compute/matmul.h"
 #include "model/model.h"
-#include "quant.h"
+#include "formats/quant.h"
 #include "recipe.h"
 
 #define VOCAB 128256
@@ -496,12 +496,10 @@ activations_quantized(enum l32_type type)
 	if (k->xq != 0)
 		return 1;
 	for (int isa = 0; isa < L32_ISA_COUNT; isa++) {
-		struct l32_kernel_set ks;
+		const struct l32_kernels *table = l32_kernels_table((enum l32_isa)isa);
 
-		if (!l32_isa_supported((enum l32_isa)isa))
-			continue;
-		l32_kernels_for((enum l32_isa)isa, type, &ks);
-		if (ks.xq != L32_XQ_NONE && (k->dot == ks.dot || k->rows == ks.rows))
+		if (table != NULL && table[type].xq != L32_XQ_NONE &&
+		    (k->dot == table[type].dot || k->rows == table[type].rows))
 			return 1;
 	}
 	return 0;
@@ -512,14 +510,7 @@ activations_quantized(enum l32_type type)
 static void
 use_reference_kernels(void)
 {
-	for (int t = 0; t < L32_TYPE_COUNT; t++) {
-		/* a rows kernel without a quantized path drops the installed one */
-		struct l32_kernels k = { .dequant = l32_dequant_ref((enum l32_type)t),
-		    .dot = l32_dot_ref((enum l32_type)t), .rows = l32_rows_generic };
-
-		if (k.dequant != NULL && k.dot != NULL && l32_kernels_get((enum l32_type)t) != NULL)
-			l32_kernels_set((enum l32_type)t, &k);
-	}
+	l32_kernels_install(l32_kernels_reference);
 }
 
 /* The tolerance for m: 1e-3 (2e-3 for the long cases) when every weight

@@ -11,13 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "compute/kernels/kernels.h"
 #include "compute/kvcache.h"
 #include "l32.h"
 #include "prog/l32_prog.h"
-#include "matmul.h"
+#include "compute/matmul.h"
 #include "model/model.h"
-#include "quant.h"
+#include "formats/quant.h"
 #include "recipe.h"
 
 #define VOCAB 128256
@@ -161,34 +161,14 @@ activations_quantized(const struct l32_model *m)
 #define TOL_QUANTIZED_ACT 0.5
 
 /* Installs quant.c's reference kernels (f32 activations, exact) for every
- * type when on, else the fast kernels l32_kernels_init chose. */
+ * type when on, else the whole table of the ISA l32_kernels_init chose. */
 static void
 use_reference_kernels(int on)
 {
 	struct l32_err err;
 
 	ck_assert_msg(l32_kernels_init(&err) == 0, "%s", err.msg);
-	for (int t = 0; t < L32_TYPE_COUNT; t++) {
-		struct l32_kernel_set ks;
-		struct l32_kernels k;
-
-		if (l32_kernels_for(l32_kernels_isa(), (enum l32_type)t, &ks) < 0)
-			continue;
-		memset(&k, 0, sizeof(k));
-		if (on) {
-			k.dequant = l32_dequant_ref((enum l32_type)t);
-			k.dot = l32_dot_ref((enum l32_type)t);
-			k.rows = l32_rows_generic;
-		} else {
-			k.dequant = ks.dequant;
-			k.dot = ks.dot;
-			k.rows = ks.rows;
-			k.xq = (int)ks.xq;
-			k.quantize = ks.quantize;
-			k.rows_xq = ks.rows_xq;
-		}
-		l32_kernels_set((enum l32_type)t, &k);
-	}
+	l32_kernels_install(on ? l32_kernels_reference : l32_kernels_table(l32_kernels_isa()));
 }
 
 /* Counts values compared and failures, remembering the worst. */
@@ -1036,6 +1016,49 @@ START_TEST(test_matmul_check)
 }
 END_TEST
 
+/* Forcing the reference kernels and going back restores every kernel
+ * l32_kernels_init installed, the prompt (gemm) kernels included: the
+ * fast-path golden checks run on what a program runs. */
+START_TEST(test_reference_kernels_restore)
+{
+	struct l32_kernels before[L32_TYPE_COUNT];
+	struct l32_err err;
+	int gemm = 0;
+
+	/* what a program runs: the table l32_kernels_init installs */
+	ck_assert_msg(l32_kernels_init(&err) == 0, "%s", err.msg);
+	for (int t = 0; t < L32_TYPE_COUNT; t++) {
+		const struct l32_kernels *k = l32_kernels_get((enum l32_type)t);
+
+		memset(&before[t], 0, sizeof(before[t]));
+		if (k != NULL)
+			before[t] = *k;
+		gemm += before[t].gemm != NULL;
+	}
+	use_reference_kernels(1);
+	for (int t = 0; t < L32_TYPE_COUNT; t++) {
+		const struct l32_kernels *k = l32_kernels_get((enum l32_type)t);
+
+		if (k != NULL)
+			ck_assert(k->gemm == NULL && k->xq == L32_XQ_NONE);
+	}
+	use_reference_kernels(0);
+	for (int t = 0; t < L32_TYPE_COUNT; t++) {
+		const struct l32_kernels *k = l32_kernels_get((enum l32_type)t);
+		struct l32_kernels now;
+
+		memset(&now, 0, sizeof(now));
+		if (k != NULL)
+			now = *k;
+		ck_assert_msg(memcmp(&now, &before[t], sizeof(now)) == 0,
+		    "type %d: the kernels put back differ from those installed", t);
+	}
+	/* the SIMD tables have prompt kernels, so the check above covered them */
+	if (l32_kernels_isa() != L32_ISA_PORTABLE)
+		ck_assert_int_gt(gemm, 0);
+}
+END_TEST
+
 /* ------------------------------------------------------- golden, in memory */
 
 static const struct {
@@ -1431,6 +1454,7 @@ forward_suite(void)
 	tc = tcase_create("matmul");
 	tcase_add_loop_test(tc, test_matmul_paths, 0, N_TYPES);
 	tcase_add_test(tc, test_matmul_check);
+	tcase_add_test(tc, test_reference_kernels_restore);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("kv");

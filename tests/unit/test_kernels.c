@@ -15,13 +15,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "cpu.h"
-#include "kernels.h"
+#include "base/cpu.h"
+#include "compute/kernels/kernels.h"
 #include "l32.h"
 #include "prog/l32_prog.h"
-#include "matmul.h"
+#include "compute/matmul.h"
 #include "base/pool.h"
-#include "quant.h"
+#include "formats/quant.h"
 #include "recipe.h"
 
 static const enum l32_type types[] = {
@@ -194,6 +194,17 @@ tname(enum l32_type type)
 	return l32_type_traits(type)->name;
 }
 
+/* The kernels of type on isa (which this CPU runs). */
+static struct l32_kernels
+kernels_of(enum l32_isa isa, enum l32_type type)
+{
+	const struct l32_kernels *table = l32_kernels_table(isa);
+
+	ck_assert_msg(table != NULL && table[type].dot != NULL, "%s: no kernels on %s",
+	    tname(type), l32_isa_name(isa));
+	return table[type];
+}
+
 /* _i of a loop test over types × ISAs. */
 static void
 split(int i, enum l32_type *type, enum l32_isa *isa)
@@ -208,13 +219,13 @@ START_TEST(test_dequant)
 {
 	enum l32_type type;
 	enum l32_isa isa;
-	struct l32_kernel_set ks;
+	struct l32_kernels ks;
 
 	split(_i, &type, &isa);
 	if (isa_skip(isa))
 		return;
 	rng_state = 1000 + (uint64_t)_i;
-	ck_assert_int_eq(l32_kernels_for(isa, type, &ks), 0);
+	ks = kernels_of(isa, type);
 	for (int k = 0; k < 3; k++) {
 		int64_t cols = test_cols(type, k);
 		size_t rb;
@@ -244,7 +255,7 @@ START_TEST(test_quantize_same_bytes)
 {
 	enum l32_type type;
 	enum l32_isa isa;
-	struct l32_kernel_set ks;
+	struct l32_kernels ks;
 	int64_t cols = 2048;
 	size_t xs;
 	float *x = malloc((size_t)cols * sizeof(float));
@@ -256,7 +267,7 @@ START_TEST(test_quantize_same_bytes)
 		return;
 	}
 	rng_state = 2000 + (uint64_t)_i;
-	ck_assert_int_eq(l32_kernels_for(isa, type, &ks), 0);
+	ks = kernels_of(isa, type);
 	ck_assert(ks.xq != L32_XQ_NONE && ks.quantize != NULL && ks.rows_xq != NULL);
 	xs = l32_xq_bytes(ks.xq, cols);
 	a = calloc(1, xs);
@@ -279,13 +290,13 @@ START_TEST(test_dot)
 {
 	enum l32_type type;
 	enum l32_isa isa;
-	struct l32_kernel_set ks;
+	struct l32_kernels ks;
 
 	split(_i, &type, &isa);
 	if (isa_skip(isa))
 		return;
 	rng_state = 3000 + (uint64_t)_i;
-	ck_assert_int_eq(l32_kernels_for(isa, type, &ks), 0);
+	ks = kernels_of(isa, type);
 	for (int k = 0; k < 3; k++) {
 		int64_t cols = test_cols(type, k);
 		size_t rb, xs = l32_xq_bytes(ks.xq, cols);
@@ -351,14 +362,14 @@ START_TEST(test_rows)
 {
 	enum l32_type type;
 	enum l32_isa isa;
-	struct l32_kernel_set ks;
+	struct l32_kernels ks;
 	const int64_t rows = 19, r0 = 2, r1 = 17, ldy = rows + 3;
 
 	split(_i, &type, &isa);
 	if (isa_skip(isa))
 		return;
 	rng_state = 4000 + (uint64_t)_i;
-	ck_assert_int_eq(l32_kernels_for(isa, type, &ks), 0);
+	ks = kernels_of(isa, type);
 	for (int k = 0; k < 2; k++) {
 		int64_t cols = test_cols(type, k);
 		size_t rb, xs = l32_xq_bytes(ks.xq, cols);
@@ -416,13 +427,13 @@ START_TEST(test_gemm)
 	static const int64_t ns[] = { 1, 7, 8, 9, 16, 23, 40 };
 	enum l32_type type;
 	enum l32_isa isa;
-	struct l32_kernel_set ks;
+	struct l32_kernels ks;
 	const int64_t rows = 19, r0 = 2, r1 = 17, ldy = rows + 3, nmax = 40;
 
 	split(_i, &type, &isa);
 	if (isa_skip(isa))
 		return;
-	ck_assert_int_eq(l32_kernels_for(isa, type, &ks), 0);
+	ks = kernels_of(isa, type);
 	if (ks.gemm == NULL)
 		return;
 	ck_assert(ks.xq != L32_XQ_NONE);
@@ -476,7 +487,7 @@ START_TEST(test_paths_agree)
 {
 	enum l32_type type;
 	enum l32_isa isa;
-	struct l32_kernel_set ks, kp;
+	struct l32_kernels ks, kp;
 	int64_t cols;
 	size_t rb;
 	uint8_t *w;
@@ -491,8 +502,8 @@ START_TEST(test_paths_agree)
 	x = malloc((size_t)cols * sizeof(float));
 	wd = malloc((size_t)cols * sizeof(float));
 	make_x(x, cols);
-	ck_assert_int_eq(l32_kernels_for(isa, type, &ks), 0);
-	ck_assert_int_eq(l32_kernels_for(L32_ISA_PORTABLE, type, &kp), 0);
+	ks = kernels_of(isa, type);
+	kp = kernels_of(L32_ISA_PORTABLE, type);
 	for (int r = 0; r < 8; r++) {
 		double mag = 0;
 		float a = ks.dot(w + r * rb, x, cols), b = kp.dot(w + r * rb, x, cols);
@@ -504,13 +515,13 @@ START_TEST(test_paths_agree)
 		    tname(type), l32_isa_name(isa), (double)a, (double)b);
 		/* AVX-512 runs the AVX2 code with vpdpbusd for the byte
 		 * products, which never saturate there: the same bits */
-		if (isa == L32_ISA_AVX512) {
-			struct l32_kernel_set k2;
+		if (isa == L32_ISA_AVX512VL_VNNI) {
+			struct l32_kernels k2;
 			float c;
 
-			ck_assert_int_eq(l32_kernels_for(L32_ISA_AVX2, type, &k2), 0);
+			k2 = kernels_of(L32_ISA_AVX2, type);
 			c = k2.dot(w + r * rb, x, cols);
-			ck_assert_msg(memcmp(&a, &c, sizeof(a)) == 0, "%s: avx512 %.9g, avx2 %.9g",
+			ck_assert_msg(memcmp(&a, &c, sizeof(a)) == 0, "%s: avx512vl-vnni %.9g, avx2 %.9g",
 			    tname(type), (double)a, (double)c);
 		}
 	}
@@ -535,7 +546,16 @@ START_TEST(test_isa_select)
 	ck_assert_int_eq(isa, L32_ISA_PORTABLE);
 	ck_assert_int_eq(l32_isa_select("sse9", &isa, &err), -1);
 	ck_assert_msg(strstr(err.msg, "L32_ISA=sse9") != NULL &&
-	    strstr(err.msg, "avx512") != NULL, "message: %s", err.msg);
+	    strstr(err.msg, "avx512vl-vnni") != NULL, "message: %s", err.msg);
+	/* the old name of the VNNI path still names it */
+	l32_err_clear(&err);
+	if (l32_isa_supported(L32_ISA_AVX512VL_VNNI)) {
+		ck_assert_int_eq(l32_isa_select("avx512", &isa, &err), 0);
+		ck_assert_int_eq(isa, L32_ISA_AVX512VL_VNNI);
+	} else {
+		ck_assert_int_eq(l32_isa_select("avx512", &isa, &err), -1);
+		ck_assert_int_eq(err.kind, L32_ERR_UNSUPPORTED);
+	}
 	for (int i = 1; i < L32_ISA_COUNT; i++) {
 		const char *name = l32_isa_name((enum l32_isa)i);
 
@@ -566,7 +586,6 @@ START_TEST(test_kernels_init)
 	const char *want = getenv("L32_ISA");
 	struct l32_err err;
 	enum l32_isa isa;
-	struct l32_kernel_set ks;
 	int rc_sel = l32_isa_select(want, &isa, &err);
 
 	l32_err_clear(&err);
@@ -577,13 +596,19 @@ START_TEST(test_kernels_init)
 	}
 	ck_assert_msg(l32_kernels_init(&err) == 0, "%s", err.msg);
 	ck_assert_int_eq(l32_kernels_isa(), isa);
-	for (int i = 0; i < N_TYPES; i++) {
-		l32_kernels_for(isa, types[i], &ks);
-		ck_assert(l32_kernels_get(types[i])->dot == ks.dot);
-		ck_assert(l32_kernels_get(types[i])->rows == ks.rows);
-		ck_assert(l32_kernels_get(types[i])->dequant == ks.dequant);
-		ck_assert(l32_kernels_get(types[i])->rows_xq == ks.rows_xq);
-		ck_assert_int_eq(l32_kernels_get(types[i])->xq, (int)ks.xq);
+	/* every member of every row, the prompt kernels included */
+	for (int t = 0; t < L32_TYPE_COUNT; t++) {
+		const struct l32_kernels *got = l32_kernels_get((enum l32_type)t);
+		const struct l32_kernels *want = &l32_kernels_table(isa)[t];
+
+		if (want->dot == NULL) {
+			ck_assert(got == NULL);
+			continue;
+		}
+		ck_assert(got != NULL);
+		ck_assert_msg(memcmp(got, want, sizeof(*got)) == 0,
+		    "%s: installed kernels differ from the %s table",
+		    l32_type_traits(t)->name, l32_isa_name(isa));
 	}
 	/* a second call gives the first outcome */
 	ck_assert_int_eq(l32_kernels_init(&err), 0);
@@ -775,7 +800,7 @@ START_TEST(test_pool_errors)
 END_TEST
 
 struct rows_job {
-	const struct l32_kernel_set *ks;
+	const struct l32_kernels *ks;
 	const struct l32_tensor *w;
 	const float *x;
 	int64_t n;
@@ -801,7 +826,7 @@ START_TEST(test_pool_rows_identical)
 
 	rng_state = 6000;
 	for (size_t k = 0; k < sizeof(pt) / sizeof(pt[0]); k++) {
-		struct l32_kernel_set ks;
+		struct l32_kernels ks;
 		int64_t rows = 301, cols = 1024, n = 3;
 		size_t rb;
 		uint8_t *wm = make_matrix(pt[k], rows, cols, &rb);
@@ -809,7 +834,7 @@ START_TEST(test_pool_rows_identical)
 		float *x = malloc((size_t)(n * cols) * sizeof(float));
 		float *y[3];
 
-		ck_assert_int_eq(l32_kernels_for(isa, pt[k], &ks), 0);
+		ks = kernels_of(isa, pt[k]);
 		make_x(x, n * cols);
 		for (int t = 1; t <= 3; t++) {
 			struct l32_err err;

@@ -15,8 +15,8 @@
 #define L32_X86 1
 #endif
 
-#include "cpu.h"
-#include "l32.h"
+#include "base/cpu.h"
+#include "base/l32_base.h"
 
 static const char *const feature_names[] = {
 	"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512dq",
@@ -26,7 +26,7 @@ static const char *const feature_names[] = {
 static const char *const isa_names[L32_ISA_COUNT] = {
 	[L32_ISA_PORTABLE] = "portable",
 	[L32_ISA_AVX2] = "avx2",
-	[L32_ISA_AVX512] = "avx512",
+	[L32_ISA_AVX512VL_VNNI] = "avx512vl-vnni",
 };
 
 static unsigned detected;
@@ -148,7 +148,7 @@ l32_isa_needs(enum l32_isa isa)
 		return 0;
 	case L32_ISA_AVX2:
 		return avx2;
-	case L32_ISA_AVX512:
+	case L32_ISA_AVX512VL_VNNI:
 		/* BF16 is not needed: the decode kernels widen bf16 exactly */
 		return avx2 | L32_CPU_AVX512F | L32_CPU_AVX512BW |
 		    L32_CPU_AVX512VL | L32_CPU_AVX512DQ | L32_CPU_AVX512VNNI;
@@ -184,12 +184,15 @@ l32_isa_select(const char *want, enum l32_isa *isa, struct l32_err *err)
 		*isa = l32_isa_best();
 		return 0;
 	}
+	/* "avx512" named the VNNI path when it was the only AVX-512 one */
+	if (strcmp(want, "avx512") == 0)
+		want = isa_names[L32_ISA_AVX512VL_VNNI];
 	for (i = 0; i < L32_ISA_COUNT; i++)
 		if (strcmp(want, isa_names[i]) == 0)
 			break;
 	if (i == L32_ISA_COUNT)
 		return l32_err_set(err, L32_ERR_INVALID,
-		    "L32_ISA=%s: not one of auto, portable, avx2, avx512", want);
+		    "L32_ISA=%s: not one of auto, portable, avx2, avx512vl-vnni", want);
 	if (!l32_isa_supported((enum l32_isa)i)) {
 		l32_cpu_feature_names(l32_isa_needs((enum l32_isa)i) &
 		    ~l32_cpu_features(), missing, sizeof(missing));

@@ -7,7 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "quant.h"
+#include "formats/quant.h"
 
 /* ------------------------------------------------------------ conversions */
 

@@ -27,7 +27,9 @@ enum {
 enum l32_isa {
 	L32_ISA_PORTABLE = 0, /* plain C */
 	L32_ISA_AVX2,         /* AVX2 + FMA + F16C */
-	L32_ISA_AVX512,       /* the above + AVX-512 F/BW/VL/DQ + VNNI */
+	/* the AVX2 kernels on 256-bit vectors with AVX-512VL's 32 registers
+	 * and VNNI's vpdpbusd: the above + AVX-512 F/BW/VL/DQ + VNNI */
+	L32_ISA_AVX512VL_VNNI,
 	L32_ISA_COUNT,
 };
 
@@ -36,7 +38,7 @@ unsigned l32_cpu_features(void);
 /* Writes the names of the bits of features ("avx2 fma f16c") to buf. */
 void l32_cpu_feature_names(unsigned features, char *buf, size_t len);
 
-/* "portable", "avx2", "avx512". */
+/* "portable", "avx2", "avx512vl-vnni". */
 const char *l32_isa_name(enum l32_isa isa);
 /* Features an ISA needs. */
 unsigned l32_isa_needs(enum l32_isa isa);
@@ -45,8 +47,9 @@ int l32_isa_supported(enum l32_isa isa);
 /* The most capable ISA this CPU runs. */
 enum l32_isa l32_isa_best(void);
 
-/* The ISA to use: the one named by want ("portable", "avx2", "avx512";
- * NULL, "" or "auto" for the best), which this CPU must run.  Names the
+/* The ISA to use: the one named by want ("portable", "avx2",
+ * "avx512vl-vnni", or "avx512", the name it had before, for it; NULL, ""
+ * or "auto" for the best), which this CPU must run.  Names the
  * missing features when it cannot.  L32_ISA is the usual source of want. */
 int l32_isa_select(const char *want, enum l32_isa *isa, struct l32_err *err);
 

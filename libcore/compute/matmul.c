@@ -16,8 +16,8 @@
 #include <blis.h>
 #pragma GCC diagnostic pop
 
-#include "kernels.h"
-#include "matmul.h"
+#include "compute/kernels/kernels.h"
+#include "compute/matmul.h"
 #include "base/pool.h"
 
 /* A panel of widened rows is sized to stay in L2 between being written
@@ -36,72 +36,6 @@
  * short enough that the threads finish together. */
 #define CHUNK_MIN 16
 #define CHUNK_MAX_BYTES (256 * 1024)
-
-/* ------------------------------------------------------------ kernel table */
-
-#define REF(T, t) [L32_TYPE_##T] = { .dequant = l32_dequant_row_##t, \
-	.dot = l32_dot_ref_##t, .rows = l32_rows_generic }
-
-static struct l32_kernels kernels[L32_TYPE_COUNT] = {
-	REF(F32, f32),
-	REF(F16, f16),
-	REF(BF16, bf16),
-	REF(Q8_0, q8_0),
-	REF(Q4_0, q4_0),
-	REF(Q5_0, q5_0),
-	REF(Q5_1, q5_1),
-	REF(Q4_K, q4_k),
-	REF(Q5_K, q5_k),
-	REF(Q6_K, q6_k),
-};
-
-const struct l32_kernels *
-l32_kernels_get(enum l32_type type)
-{
-	if ((int)type < 0 || type >= L32_TYPE_COUNT || kernels[type].dot == NULL)
-		return NULL;
-	return &kernels[type];
-}
-
-void
-l32_kernels_set(enum l32_type type, const struct l32_kernels *k)
-{
-	if ((int)type < 0 || type >= L32_TYPE_COUNT)
-		return;
-	if (k->dequant != NULL)
-		kernels[type].dequant = k->dequant;
-	if (k->dot != NULL)
-		kernels[type].dot = k->dot;
-	if (k->rows != NULL)
-		kernels[type].rows = k->rows;
-	/* a quantized path that does not go with the rows kernel would
-	 * bypass it: a new rows kernel without one drops the old */
-	if (k->quantize != NULL && k->rows_xq != NULL && k->xq != 0) {
-		kernels[type].xq = k->xq;
-		kernels[type].quantize = k->quantize;
-		kernels[type].rows_xq = k->rows_xq;
-		kernels[type].gemm = k->gemm;
-	} else if (k->rows != NULL) {
-		kernels[type].xq = 0;
-		kernels[type].quantize = NULL;
-		kernels[type].rows_xq = NULL;
-		kernels[type].gemm = NULL;
-	}
-}
-
-void
-l32_rows_generic(const struct l32_tensor *w, int64_t r0, int64_t r1,
-    const float *x, int64_t n, float *y, int64_t ldy)
-{
-	l32_dot_fn dot = kernels[w->type].dot;
-	const char *row = (const char *)w->data + (size_t)r0 * w->row_bytes;
-
-	/* row-major over weights: each row is read from memory once and
-	 * stays in cache for all n tokens */
-	for (int64_t r = r0; r < r1; r++, row += w->row_bytes)
-		for (int64_t t = 0; t < n; t++)
-			y[t * ldy + r] = dot(row, x + t * w->cols, w->cols);
-}
 
 /* ----------------------------------------------------------------- scratch */
 
@@ -304,7 +238,7 @@ scratch(void **buf, size_t *have, size_t need, const char *what,
 static int
 quantize_tokens(struct rows_job *j, struct l32_mm *mm, struct l32_err *err)
 {
-	j->xq_stride = l32_xq_bytes((enum l32_xq_kind)j->k->xq, j->w->cols);
+	j->xq_stride = l32_xq_bytes(j->k->xq, j->w->cols);
 	if (scratch(&mm->xq, &mm->xq_bytes, j->xq_stride * (size_t)j->n,
 	    "quantized activations", err) < 0)
 		return -1;
@@ -337,7 +271,7 @@ group_run(void *arg, int ith, int nth)
 	int64_t lanes = L32_GEMM_LANES;
 
 	for (int64_t t = (int64_t)ith * lanes; t < j->n; t += (int64_t)nth * lanes)
-		l32_xq_group((enum l32_xq_kind)j->k->xq, j->xq, j->xq_stride, j->w->cols,
+		l32_xq_group(j->k->xq, j->xq, j->xq_stride, j->w->cols,
 		    t, j->n - t < lanes ? j->n - t : lanes,
 		    j->groups + (size_t)(t / lanes) * j->group_bytes);
 }
@@ -353,7 +287,7 @@ matmul_gemm(const struct l32_tensor *w, const struct l32_kernels *k,
 
 	if (quantize_tokens(&j, mm, err) < 0)
 		return -1;
-	j.group_bytes = l32_xq_group_bytes((enum l32_xq_kind)k->xq, w->cols);
+	j.group_bytes = l32_xq_group_bytes(k->xq, w->cols);
 	if (scratch(&mm->groups, &mm->groups_bytes, j.group_bytes * (size_t)ngroups,
 	    "grouped activations", err) < 0)
 		return -1;

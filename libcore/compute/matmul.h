@@ -9,9 +9,9 @@
  * tokens (prefill): a panel of weight rows at a time is widened to f32 and
  * multiplied on BLIS; F32 weights go to BLIS as they are.
  *
- * The kernel table starts with quant.c's scalar reference code;
- * l32_kernels_init (kernels.h) replaces its entries with the vectorised
- * kernels of the CPU through l32_kernels_set, and callers do not change.
+ * The kernel table (kernels.h) starts as quant.c's scalar reference code;
+ * l32_kernels_init installs the table of the CPU's instruction set, and
+ * callers do not change.
  */
 #ifndef L32_MATMUL_H
 #define L32_MATMUL_H
@@ -19,49 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "compute/kernels/kernels.h"
 #include "model/model.h"
-#include "quant.h"
-
-/* Rows r0..r1-1 of w times each of n tokens: y[t * ldy + r] = row r · x[t * w->cols ..]. */
-typedef void (*l32_rows_fn)(const struct l32_tensor *w, int64_t r0, int64_t r1,
-    const float *x, int64_t n, float *y, int64_t ldy);
-/* Quantizes one token (cols values) to the 8-bit blocks of kernels.h. */
-typedef void (*l32_xq_quantize_fn)(const float *x, int64_t cols, void *xp);
-/* The same as l32_rows_fn over quantized tokens, token t at
- * xp + t * l32_xq_bytes(xq, w->cols). */
-typedef void (*l32_rows_xq_fn)(const struct l32_tensor *w, int64_t r0, int64_t r1,
-    const void *xp, int64_t n, float *y, int64_t ldy);
-
-/* Rows r0..r1-1 of w times the n tokens of a panel of groups of 8
- * (kernels.h), for prompts: y[t * ldy + r]. */
-typedef void (*l32_gemm_xq_fn)(const struct l32_tensor *w, int64_t r0, int64_t r1,
-    const void *panel, int64_t n, float *y, int64_t ldy);
-
-struct l32_kernels {
-	l32_dequant_fn dequant; /* one row (cols values) to f32 */
-	l32_dot_fn dot;         /* one row · x */
-	l32_rows_fn rows;       /* a range of rows times a few tokens */
-	/* Optional (xq 0 when absent): the tokens quantized once per
-	 * product (enum l32_xq_kind of kernels.h), then any range of rows
-	 * over them; the split of rows over threads uses these. */
-	int xq;
-	l32_xq_quantize_fn quantize;
-	l32_rows_xq_fn rows_xq;
-	/* Optional: the product of several tokens, on the same quantized
-	 * tokens in groups (kernels.h), with rows_xq's results bit for bit. */
-	l32_gemm_xq_fn gemm;
-};
-
-/* The kernels of a type; NULL when the type cannot be computed with. */
-const struct l32_kernels *l32_kernels_get(enum l32_type type);
-/* Replaces the kernels of a type (at start-up, before any context runs).
- * A NULL member keeps the current one; xq, quantize, rows_xq and gemm go
- * together (all replaced when quantize is not NULL). */
-void l32_kernels_set(enum l32_type type, const struct l32_kernels *k);
-
-/* The generic rows kernel: a loop over the type's dot kernel. */
-void l32_rows_generic(const struct l32_tensor *w, int64_t r0, int64_t r1,
-    const float *x, int64_t n, float *y, int64_t ldy);
+#include "formats/quant.h"
 
 struct l32_pool;
 
