@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "l32.h"
+#include "linejson.h"
 #include "linereader.h"
 
 /* Answers kept behind an unfinished request before the loop stops reading
@@ -545,6 +546,42 @@ unwrap_batch(struct l32_ticket *t, json_t *obj, struct l32_err *err)
 	return json_incref(body);
 }
 
+/* The error of a line jansson refused.  A number too large for it in an
+ * otherwise valid line is a value out of range, on the member that holds
+ * it; anything else is invalid JSON.  Either way the id, custom_id and
+ * metadata that precede the fault come back on the error line. */
+static void
+refused_line(struct l32_ticket *t, const char *s, size_t n, const json_error_t *jerr,
+    struct l32_err *err)
+{
+	struct l32_line_salvage sv;
+	const char *param;
+
+	l32_line_salvage(s, n, &sv);
+	if (sv.id != NULL && !json_is_null(sv.id))
+		t->req_id = json_incref(sv.id);
+	if (sv.custom_id != NULL && !json_is_null(sv.custom_id))
+		t->custom_id = json_incref(sv.custom_id);
+	if (sv.metadata != NULL && !json_is_null(sv.metadata))
+		t->metadata = json_incref(sv.metadata);
+	/* an error line of a Batch line is a Batch output line */
+	t->batch = json_is_string(t->custom_id) && sv.has_body;
+	if (sv.valid && !sv.is_object) {
+		l32_err_set(err, L32_ERR_INVALID, "a request must be a JSON object");
+		err->code = "invalid_type";
+	} else if (sv.valid) {
+		param = sv.path;
+		if (t->batch && strncmp(param, "body.", 5) == 0)
+			param += 5;  /* a Batch body's fields are named as the request's */
+		l32_err_param(err, L32_ERR_INVALID, param,
+		    "%s is %s, which is out of range", param, sv.number);
+	} else {
+		l32_err_set(err, L32_ERR_INVALID, "invalid JSON at column %d: %s", jerr->column, jerr->text);
+		err->code = "invalid_json";
+	}
+	l32_line_salvage_free(&sv);
+}
+
 /* Turns one input line into a request body, or fails with err. */
 static json_t *
 parse_line(struct l32_ticket *t, const char *s, size_t n, struct l32_err *err)
@@ -572,10 +609,10 @@ parse_line(struct l32_ticket *t, const char *s, size_t n, struct l32_err *err)
 		}
 		return f->ops->from_text(f->arg, s, n, err);
 	}
-	obj = json_loadb(s, n, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
+	/* any JSON value: a scalar line is the wrong type, not broken JSON */
+	obj = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
 	if (obj == NULL) {
-		l32_err_set(err, L32_ERR_INVALID, "invalid JSON at column %d: %s", jerr.column, jerr.text);
-		err->code = "invalid_json";
+		refused_line(t, s, n, &jerr, err);
 		return NULL;
 	}
 	if (!json_is_object(obj)) {

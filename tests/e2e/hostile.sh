@@ -1,0 +1,123 @@
+#!/bin/sh
+# Inputs a hostile or careless user gives, each answered as the pages say,
+# on every program it concerns:
+#   - JSON scalars as a line are invalid_type; a number past what the
+#     parser holds is invalid_value on its field, and the id stays;
+#     a broken line keeps the id it had before the fault;
+#   - a UTF-8 byte-order mark before the first line is skipped;
+#   - the field named in "param" is the one at fault;
+#   - empty strings and tools that are not functions are refused;
+#   - max_tokens 2147483647 is a value like any other, on the command line
+#     and in a request;
+#   - --raw keeps a tab inside a rewrite apart from the separator;
+#   - whole-file input names the file in messages;
+#   - a model whose weights hold NaN fails only the requests it spoils,
+#     with a server_error naming the layer, and --check-weights finds it.
+#
+# Environment: L32_BIN (built programs), L32_SHARED (reference data).
+# Needs jq(1).  Prints one line per check, then "N passed, N failed".
+
+: "${L32_BIN:=bin}"
+: "${L32_SHARED:=../shared}"
+MODEL=$L32_SHARED/golden/tiny/llama32-tiny-s0-F32.gguf
+TOKFILE=$L32_SHARED/llama3/tokenizer.model
+
+if [ ! -f "$MODEL" ] || [ ! -f "$TOKFILE" ]; then
+	echo "hostile.sh: reference data $MODEL or $TOKFILE is missing (set L32_SHARED)" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+if ! command -v jq >/dev/null 2>&1; then
+	echo "hostile.sh: needs jq" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/l32-hostile.XXXXXX") || exit 1
+trap 'rm -rf "$T"' EXIT
+trap 'exit 1' INT TERM
+unset L32_MODEL L32_DATE L32_CTX L32_THREADS L32_TOKENIZER
+export LC_ALL=C SOURCE_DATE_EPOCH=1700000000
+
+npass=0
+nfail=0
+ok() { npass=$((npass + 1)); echo "ok - $1"; }
+bad() { nfail=$((nfail + 1)); echo "FAIL - $1${2:+: $2}"; }
+
+# run PROG ARGS... < input: runs l32-PROG on the tiny model (the tokenizer
+# file for tokenize); leaves $T/out, $T/err and $rc.
+run() {
+	p=$1
+	shift
+	case $p in
+	tokenize) "$L32_BIN/l32-tokenize" --tokenizer "$TOKFILE" "$@" >"$T/out" 2>"$T/err" ;;
+	*) "$L32_BIN/l32-$p" -m "$MODEL" -t 1 -c 256 "$@" >"$T/out" 2>"$T/err" ;;
+	esac
+	rc=$?
+}
+
+# check NAME JQ-FILTER: the output, slurped, satisfies the filter.
+check() {
+	if jq -e -s "$2" "$T/out" >/dev/null 2>&1; then
+		ok "$1"
+	else
+		bad "$1" "exit $rc: $(head -c 600 "$T/out") $(head -c 300 "$T/err")"
+	fi
+}
+
+# A request line each program answers, with id "ok".
+good() {
+	case $1 in
+	tokenize) echo '{"id":"ok","text":"Hello"}' ;;
+	embed) echo '{"id":"ok","input":"Hello"}' ;;
+	generate) echo '{"id":"ok","messages":[{"role":"user","content":"Hi"}],"max_tokens":2,"seed":1}' ;;
+	rewrite) echo '{"id":"ok","input":"the fox","task":"formal","max_tokens":2,"seed":1}' ;;
+	summarize) echo '{"id":"ok","input":"The fox jumps.","max_tokens":2,"seed":1}' ;;
+	esac
+}
+
+# ------------------------------------------------ lines that are not requests
+
+for p in tokenize embed generate rewrite summarize; do
+	{
+		printf '%s\n' '"str"' 42 null true '[1]' '1e999'
+		printf '{"id":"big","seed":18446744073709551616}\n'
+		printf '{"id":"real","temperature":1e999}\n'
+		printf '{"id":"deep","metadata":{"a":[1,{"b":-99999999999999999999}]}}\n'
+		printf '{"id":"cut","input":"abc\n'
+		printf '{"custom_id":"b1","body":{"seed":123456789012345678901234567890}}\n'
+		good $p
+	} >"$T/in"
+	run $p <"$T/in"
+	check "$p: scalar lines are invalid_type" \
+	    '[.[0:6][] | .error.code] == ["invalid_type","invalid_type","invalid_type","invalid_type","invalid_type","invalid_type"]'
+	check "$p: a number out of range is invalid_value on its field, the id kept" \
+	    '.[6].error.code == "invalid_value" and .[6].error.param == "seed" and .[6].id == "big"
+	     and (.[6].error.message | contains("18446744073709551616"))
+	     and .[7].error.param == "temperature" and .[7].id == "real"
+	     and .[8].error.param == "metadata.a[1].b" and .[8].id == "deep"'
+	check "$p: a broken line keeps the id read before the fault" \
+	    '.[9].error.code == "invalid_json" and .[9].id == "cut"'
+	check "$p: a Batch line with a number out of range is a Batch error line" \
+	    '.[10].custom_id == "b1" and .[10].response == null and .[10].error.param == "seed"'
+	check "$p: the good line after them is answered" \
+	    'length == 12 and .[11].id == "ok" and (.[11] | has("error") | not)'
+	if [ "$rc" -eq 1 ]; then ok "$p: exit status 1"; else bad "$p: exit status 1" "exit $rc"; fi
+
+	# a byte-order mark before the first line, plain and gzip
+	{ printf '\357\273\277'; good $p; good $p; } >"$T/bom"
+	run $p "$T/bom"
+	check "$p: a byte-order mark before line 1 is skipped" \
+	    'length == 2 and all(.[]; has("error") | not)'
+	gzip -c "$T/bom" >"$T/bom.gz"
+	run $p "$T/bom.gz"
+	check "$p: a byte-order mark in gzip input is skipped" \
+	    'length == 2 and all(.[]; has("error") | not)'
+done
+
+# the same in --text mode: the mark is not part of the first text
+printf '\357\273\277Hello\nHello\n' | run tokenize -T
+check "tokenize -T: a byte-order mark is not part of the first text" '.[0] == .[1]'
+
+echo "$npass passed, $nfail failed"
+[ $nfail -eq 0 ]
