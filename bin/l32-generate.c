@@ -378,7 +378,8 @@ prepare(struct generate *g, struct request *r, struct l32_filter *f, struct l32_
 	r->chat = m != NULL;
 	if (m == NULL && p == NULL)
 		return l32_err_param(err, L32_ERR_INVALID, "messages", "a request needs messages (or prompt)");
-	if ((r->chat ? chat_prompt(g, r, err) : text_prompt(g, r, err)) == -1)
+	if ((r->chat ? chat_prompt(g, r, err) : text_prompt(g, r, err)) == -1 ||
+	    l32_engine_check_prompt(g->engine, r->prompt.n, r->chat ? "messages" : "prompt", err) == -1)
 		return -1;
 	snprintf(r->id, sizeof(r->id), "%s-%016llx", r->chat ? "chatcmpl" : "cmpl",
 	    (unsigned long long)l32_filter_request_hash(f));

@@ -153,7 +153,10 @@ prepare(struct rewrite *w, struct request *r, struct l32_err *err)
 	o.date_string = w->date;
 	if (l32_chat_opts_from_request(r->body, &o, err) == -1)
 		return -1;
-	return l32_chat_render(w->tok, r->messages, NULL, &o, &r->text, &r->prompt, err);
+	if (l32_chat_render(w->tok, r->messages, NULL, &o, &r->text, &r->prompt, err) == -1)
+		return -1;
+	/* --show-prompt shows a prompt whatever its length */
+	return w->show_prompt ? 0 : l32_engine_check_prompt(w->engine, r->prompt.n, "input", err);
 }
 
 /* -------------------------------------------------------------- responses */

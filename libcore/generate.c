@@ -370,6 +370,22 @@ free_runs(struct run *runs, int32_t n)
 	free(runs);
 }
 
+int
+l32_engine_check_prompt(const struct l32_engine *e, size_t n_prompt, const char *param,
+    struct l32_err *err)
+{
+	if (n_prompt == 0)
+		return l32_err_param(err, L32_ERR_INVALID, param, "the prompt is empty");
+	if (n_prompt >= (size_t)e->cp.n_ctx) {
+		l32_err_param(err, L32_ERR_CONTEXT, param,
+		    "the prompt is %zu tokens; the context window is %d tokens (-c) and must also "
+		    "hold at least one completion token", n_prompt, e->cp.n_ctx);
+		err->code = "context_length_exceeded";
+		return -1;
+	}
+	return 0;
+}
+
 static int
 check_request(const struct l32_engine *e, size_t n_prompt, const struct l32_gen_params *p,
     struct l32_err *err)
@@ -378,16 +394,8 @@ check_request(const struct l32_engine *e, size_t n_prompt, const struct l32_gen_
 		return l32_err_param(err, L32_ERR_INVALID, "n",
 		    "n is %d; this process runs at most %d choices per request (--batch)",
 		    p->n, e->cp.n_seq);
-	if (n_prompt == 0)
-		return l32_err_param(err, L32_ERR_INVALID, "messages", "the prompt is empty");
-	if (n_prompt >= (size_t)e->cp.n_ctx) {
-		l32_err_param(err, L32_ERR_CONTEXT, "messages",
-		    "the prompt is %zu tokens; the context window is %d tokens (-c) and must also "
-		    "hold at least one completion token", n_prompt, e->cp.n_ctx);
-		err->code = "context_length_exceeded";
-		return -1;
-	}
-	return 0;
+	/* the programs check first, naming their own field */
+	return l32_engine_check_prompt(e, n_prompt, "", err);
 }
 
 int32_t

@@ -141,6 +141,13 @@ struct l32_ctx *l32_engine_ctx(struct l32_engine *e);
 int32_t l32_engine_n_ctx(const struct l32_engine *e);
 int32_t l32_engine_n_seq(const struct l32_engine *e);
 
+/* Fails when a prompt of n_prompt tokens is empty or leaves no room in
+ * the context for a completion token (context_length_exceeded), naming
+ * param, the request field the prompt came from ("messages", "prompt",
+ * "input"). */
+int l32_engine_check_prompt(const struct l32_engine *e, size_t n_prompt, const char *param,
+    struct l32_err *err);
+
 /* Generates p->n completions of prompt; choices must hold p->n entries
  * (zeroed by the caller; free them with l32_gen_choice_free).  stream may
  * be NULL.  Runs the engine until this request is done (other jobs of the

@@ -193,7 +193,7 @@ plan_parts(struct summ *m, int32_t room)
 		m->part_room = PART_ROOM_MAX;
 	m->part_limit = m->n_ctx - o - m->part_room - MARGIN;
 	if (m->part_room < PART_ROOM_MIN) {
-		l32_err_set(m->err, L32_ERR_CONTEXT,
+		l32_err_param(m->err, L32_ERR_CONTEXT, "input",
 		    "the text does not fit the context window of %d tokens, which is too small "
 		    "to summarize it in parts (the prompts take %d tokens and the summary %d; -c)",
 		    m->n_ctx, o > o_final ? o : o_final, room);

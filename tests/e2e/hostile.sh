@@ -119,5 +119,28 @@ done
 printf '\357\273\277Hello\nHello\n' | run tokenize -T
 check "tokenize -T: a byte-order mark is not part of the first text" '.[0] == .[1]'
 
+# ------------------------------------------------------- the field at fault
+
+long=$(awk 'BEGIN { for (i = 0; i < 300; i++) printf "word "; }')
+{
+	echo '{"prompt":[]}'
+	echo "{\"prompt\":\"$long\"}"
+	echo "{\"prompt\":[$(awk 'BEGIN { for (i = 0; i < 300; i++) printf "%s9906", i ? "," : ""; }')]}"
+	echo "{\"messages\":[{\"role\":\"user\",\"content\":\"$long\"}]}"
+} | run generate -c 128
+check "generate: an empty or over-long prompt names prompt, over-long messages messages" \
+    '[.[] | [.error.param, .error.code]] == [["prompt","invalid_value"],
+      ["prompt","context_length_exceeded"],["prompt","context_length_exceeded"],
+      ["messages","context_length_exceeded"]]'
+echo "{\"input\":\"$long\",\"task\":\"formal\"}" | run rewrite -c 128
+check "rewrite: an over-long input names input" \
+    '.[0].error.param == "input" and .[0].error.code == "context_length_exceeded"'
+echo "{\"input\":\"$long\"}" | run summarize -c 64
+check "summarize: a context too small to summarize in parts names input" \
+    '.[0].error.param == "input" and .[0].error.code == "context_length_exceeded"'
+echo "{\"input\":\"$long\"}" | run embed -c 128
+check "embed: an over-long input names input" \
+    '.[0].error.param == "input" and .[0].error.code == "context_length_exceeded"'
+
 echo "$npass passed, $nfail failed"
 [ $nfail -eq 0 ]
