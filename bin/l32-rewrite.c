@@ -351,8 +351,16 @@ main(int argc, char *argv[])
 		usage();
 	while ((ch = getopt_long(argc, argv, "b:c:hm:rt:TV", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'G': w.language = optarg; break;
-		case 'I': w.instructions = optarg; break;
+		case 'G':
+			if (l32_opt_text("--language", optarg) == -1)
+				usage();
+			w.language = optarg;
+			break;
+		case 'I':
+			if (l32_opt_text("--instructions", optarg) == -1)
+				usage();
+			w.instructions = optarg;
+			break;
 		case 'k':
 			if (l32_rewrite_task_find(optarg) == NULL) {
 				task_names(names, sizeof(names));

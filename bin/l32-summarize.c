@@ -212,8 +212,16 @@ main(int argc, char *argv[])
 	while ((ch = getopt_long(argc, argv, "b:c:fhm:rt:TV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'f': whole = 1; break;
-		case 'G': s.req.language = optarg; break;
-		case 'O': s.req.focus = optarg; break;
+		case 'G':
+			if (l32_opt_text("--language", optarg) == -1)
+				usage();
+			s.req.language = optarg;
+			break;
+		case 'O':
+			if (l32_opt_text("--focus", optarg) == -1)
+				usage();
+			s.req.focus = optarg;
+			break;
 		case 'R':
 			if (l32_summary_format_parse(optarg, &s.req.format) == -1) {
 				warnx("--format %s: expected paragraph, bullets or tldr", optarg);

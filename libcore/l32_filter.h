@@ -119,6 +119,10 @@ int l32_chat_date(const char *arg, char *buf, size_t size, struct l32_err *err);
  * naming the option when it is not a number in lo..hi. */
 int l32_opt_num(const char *opt, const char *s, long long lo, long long hi, long long *out);
 
+/* Checks a text option (--language, --focus): -1 after a warning naming
+ * opt (when not NULL) when s is empty or white space only. */
+int l32_opt_text(const char *opt, const char *s);
+
 /* Reads a request's chat_format, tool_prompt_format, add_generation_prompt
  * and chat_template_kwargs {date_string, tools_in_user_message} into o
  * (whose defaults the caller has set). */

@@ -142,5 +142,43 @@ echo "{\"input\":\"$long\"}" | run embed -c 128
 check "embed: an over-long input names input" \
     '.[0].error.param == "input" and .[0].error.code == "context_length_exceeded"'
 
+# ------------------------------------------------- empty texts in prompts
+
+{
+	echo '{"input":"Hello","task":"translate","language":""}'
+	echo '{"input":"Hello","task":"formal","language":" "}'
+	echo '{"input":"Hello","instructions":""}'
+	echo '{"input":"Hello","task":"formal","instructions":"  "}'
+	echo '{"input":"Hello","task":"formal","chat_template_kwargs":{"date_string":""}}'
+	good rewrite
+} | run rewrite
+check "rewrite: empty language, instructions and date_string are invalid_value" \
+    '[.[0:5][] | [.error.param, .error.code]] == [["language","invalid_value"],["language","invalid_value"],
+      ["instructions","invalid_value"],["instructions","invalid_value"],
+      ["chat_template_kwargs.date_string","invalid_value"]] and .[5].id == "ok"'
+{
+	echo '{"input":"Hello","language":""}'
+	echo '{"input":"Hello","focus":" "}'
+	good summarize
+} | run summarize
+check "summarize: empty language and focus are invalid_value" \
+    '[.[0:2][] | [.error.param, .error.code]] == [["language","invalid_value"],["focus","invalid_value"]]
+     and .[2].id == "ok"'
+echo '{"messages":[{"role":"user","content":"Hi"}],"chat_template_kwargs":{"date_string":" "}}' | run tokenize
+check "tokenize: an empty date_string is invalid_value" \
+    '.[0].error.param == "chat_template_kwargs.date_string"'
+for opt in "rewrite --language" "rewrite --instructions" "summarize --language" \
+    "summarize --focus" "generate --date" "tokenize --date"; do
+	# shellcheck disable=SC2086
+	good ${opt% *} >"$T/in"
+	# shellcheck disable=SC2086
+	run $opt '' <"$T/in"
+	if [ "$rc" -eq 2 ] && [ ! -s "$T/out" ]; then
+		ok "l32-$opt '': usage error"
+	else
+		bad "l32-$opt '': usage error" "exit $rc: $(head -c 200 "$T/err")"
+	fi
+done
+
 echo "$npass passed, $nfail failed"
 [ $nfail -eq 0 ]
