@@ -142,6 +142,29 @@ echo "{\"input\":\"$long\"}" | run embed -c 128
 check "embed: an over-long input names input" \
     '.[0].error.param == "input" and .[0].error.code == "context_length_exceeded"'
 
+# ------------------------------------------------- tools that are not functions
+
+for p in generate tokenize; do
+	m='"messages":[{"role":"user","content":"Weather?"}]'
+	{
+		echo "{$m,\"tools\":[{\"type\":\"retrieval\"}]}"
+		echo "{$m,\"tools\":[{\"function\":{\"name\":\"f\"}}]}"
+		echo "{$m,\"tools\":[{\"type\":\"function\"}]}"
+		echo "{$m,\"tools\":[{\"type\":\"function\",\"function\":{\"description\":\"d\"}}]}"
+		echo "{$m,\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"\"}}]}"
+		echo "{$m,\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":[]}}]}"
+		echo "{$m,\"chat_format\":\"meta\",\"tools\":[{\"type\":\"retrieval\"}]}"
+		echo "{$m,\"max_tokens\":1,\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{}}}]}"
+	} >"$T/in"
+	run $p <"$T/in"
+	check "$p: tools that are not named functions are invalid_value" \
+	    '[.[0:7][] | [.error.param, .error.code]] == [["tools[0].type","invalid_value"],
+	      ["tools[0].type","invalid_value"],["tools[0].function","invalid_value"],
+	      ["tools[0].function.name","invalid_value"],["tools[0].function.name","invalid_value"],
+	      ["tools[0].function.parameters","invalid_value"],["tools[0].type","invalid_value"]]
+	     and (.[7] | has("error") | not)'
+done
+
 # ------------------------------------------------- empty texts in prompts
 
 {
