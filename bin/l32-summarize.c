@@ -199,6 +199,7 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const urls[] = { "/v1/summarize", "/summarize", NULL };
+	static char *stdin_name[] = { "<stdin>" };
 	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, NULL };
 	struct l32_common c;
 	struct summarize s;
@@ -262,6 +263,10 @@ main(int argc, char *argv[])
 	l32_fingerprint(s.model, (int)c.threads, s.fingerprint, sizeof(s.fingerprint));
 	if (whole && l32_docs_feed(argv, argc, &err) == -1)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
+	if (whole) {  /* messages name the file, not a line of the feed */
+		c.fo.doc_names = argc > 0 ? argv : stdin_name;
+		c.fo.n_doc_names = argc > 0 ? argc : 1;
+	}
 	status = l32_filter_run(&ops, &s, &c.fo, whole ? NULL : argv, whole ? 0 : argc);
 	if (whole && l32_docs_wait(&err) == -1) {
 		warnx("%s", err.msg);

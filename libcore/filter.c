@@ -30,6 +30,7 @@
 struct l32_ticket {
 	struct l32_filter *f;
 	const char *file;          /* input name (owned by the filter) */
+	const char *doc;           /* the whole file this line holds (opts->doc_names), or NULL */
 	long lineno;
 	json_t *req_id, *custom_id, *metadata;  /* echoed on every answer */
 	int batch;                 /* came in an OpenAI Batch line */
@@ -345,7 +346,10 @@ emit_error(struct l32_ticket *t, const struct l32_err *err)
 	int rc;
 
 	f->n_err++;
-	warnx("%s:%ld: %s", t->file, t->lineno, err->msg);
+	if (t->doc != NULL)  /* a whole file is one request: its name says where */
+		warnx("%s: %s", t->doc, err->msg);
+	else
+		warnx("%s:%ld: %s", t->file, t->lineno, err->msg);
 	if (f->opts->raw)  /* keep one line per request */
 		return ticket_line(t, "", 0);
 	if ((e = error_json(err)) == NULL) {
@@ -437,6 +441,8 @@ ticket_new(struct l32_filter *f, long lineno, const char *s, size_t n)
 		return NULL;
 	t->f = f;
 	t->file = f->names[f->n_names - 1];
+	if (f->opts->doc_names != NULL && lineno >= 1 && lineno <= f->opts->n_doc_names)
+		t->doc = f->opts->doc_names[lineno - 1];
 	t->lineno = lineno;
 	t->hash = fnv1a(s, n < 65536 ? n : 65536);
 	if (f->tail != NULL)

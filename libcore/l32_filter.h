@@ -32,6 +32,10 @@ struct l32_filter_opts {
 	int progress;      /* 1 always, 0 never, -1 when stderr is a terminal */
 	int sse;           /* --sse: frame every record as "data: ...", blank line */
 	int max_inflight;  /* held requests running at once (ops->step); 0 = 1 */
+	/* whole-file input (l32_docs_feed): line N of stdin is the file
+	 * doc_names[N-1], which messages name instead of the line */
+	char *const *doc_names;
+	int n_doc_names;
 };
 
 struct l32_filter_ops {

@@ -165,6 +165,19 @@ for p in generate tokenize; do
 	     and (.[7] | has("error") | not)'
 done
 
+# ----------------------------------------------------- whole-file messages
+
+printf 'The fox jumps over the dog.\n' >"$T/fox.txt"
+printf '  \n' >"$T/blank.txt"
+run summarize -f --max-tokens 2 --seed 1 "$T/fox.txt" "$T/blank.txt"
+if grep -qF "$T/blank.txt: input is empty" "$T/err" && ! grep -q '<stdin>' "$T/err"; then
+	ok "summarize -f: a document's error names its file"
+else
+	bad "summarize -f: a document's error names its file" "$(cat "$T/err")"
+fi
+check "summarize -f: the error line carries the file and its place" \
+    '.[1].error.param == "input" and .[1].line == 2 and .[1].metadata.file == "'"$T/blank.txt"'"'
+
 # ------------------------------------------------- empty texts in prompts
 
 {
