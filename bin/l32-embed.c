@@ -366,7 +366,7 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const urls[] = { "/v1/embeddings", "/embeddings", NULL };
-	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step };
+	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step, 0 };
 	struct l32_common c;
 	struct l32_ctx_params cp;
 	struct embed e;

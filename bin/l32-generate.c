@@ -517,7 +517,7 @@ main(int argc, char *argv[])
 	};
 	static const char *const urls[] = { "/v1/chat/completions", "/v1/completions",
 	    "/chat/completions", "/completions", NULL };
-	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step };
+	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step, 0 };
 	struct l32_common c;
 	struct generate g;
 	struct l32_err err;

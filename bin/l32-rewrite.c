@@ -290,22 +290,26 @@ from_text(void *arg, const char *line, size_t len, struct l32_err *err)
 	return json_pack("{s:s%}", "input", line, len);
 }
 
-/* --raw: the rewrites separated by tabs (or the prompt). */
+/* --raw: the rewrites, each escaped, separated by tabs (or the prompt):
+ * a tab inside a rewrite is written \t, so the separators stay apart. */
 static const char *
 raw_text(void *arg, json_t *resp, size_t *len)
 {
 	static struct l32_buf b;
 	json_t *v;
 	size_t i;
+	int rc = 0;
 
 	l32_buf_reset(&b);
 	if ((v = json_object_get(resp, "prompt")) != NULL)
-		l32_buf_append(&b, json_string_value(v), json_string_length(v));
+		rc |= l32_raw_escape(&b, json_string_value(v), json_string_length(v));
 	json_array_foreach(json_object_get(resp, "rewrites"), i, v) {
 		if (i > 0)
-			l32_buf_puts(&b, "\t");
-		l32_buf_append(&b, json_string_value(v), json_string_length(v));
+			rc |= l32_buf_puts(&b, "\t");
+		rc |= l32_raw_escape(&b, json_string_value(v), json_string_length(v));
 	}
+	if (rc != 0)
+		return NULL;
 	*len = b.len;
 	return b.data ? b.data : "";
 }
@@ -339,7 +343,7 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const urls[] = { "/v1/rewrite", "/rewrite", NULL };
-	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step };
+	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step, 1 };
 	struct l32_common c;
 	struct rewrite w;
 	struct l32_err err;

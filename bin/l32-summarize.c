@@ -200,7 +200,7 @@ main(int argc, char *argv[])
 	};
 	static const char *const urls[] = { "/v1/summarize", "/summarize", NULL };
 	static char *stdin_name[] = { "<stdin>" };
-	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, NULL };
+	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, NULL, 0 };
 	struct l32_common c;
 	struct summarize s;
 	struct l32_err err;

@@ -217,15 +217,14 @@ l32_filter_emit_done(struct l32_filter *f)
 	return l32_ticket_emit_done(f->cur);
 }
 
-/* --raw: text on one line; backslash, newline and carriage return escaped
- * as \\, \n and \r so every answer stays one line. */
-static int
-write_raw(struct l32_ticket *t, const char *s, size_t n)
+/* --raw: text on one line; backslash, newline, carriage return and tab
+ * escaped as \\, \n, \r and \t, so every answer stays one line and a tab
+ * can separate the parts of one (rewrites, embeddings). */
+int
+l32_raw_escape(struct l32_buf *out, const char *s, size_t n)
 {
-	struct l32_filter *f = t->f;
 	size_t i;
 
-	l32_buf_reset(&f->line);
 	for (i = 0; i < n; i++) {
 		const char *e = NULL;
 
@@ -233,10 +232,25 @@ write_raw(struct l32_ticket *t, const char *s, size_t n)
 		case '\\': e = "\\\\"; break;
 		case '\n': e = "\\n"; break;
 		case '\r': e = "\\r"; break;
+		case '\t': e = "\\t"; break;
 		}
-		if (e != NULL ? l32_buf_puts(&f->line, e) : l32_buf_append(&f->line, s + i, 1))
+		if (e != NULL ? l32_buf_puts(out, e) : l32_buf_append(out, s + i, 1))
 			return -1;
 	}
+	return 0;
+}
+
+static int
+write_raw(struct l32_ticket *t, const char *s, size_t n)
+{
+	struct l32_filter *f = t->f;
+
+	l32_buf_reset(&f->line);
+	if (f->ops->raw_escaped) {  /* the program escaped its parts */
+		if (l32_buf_append(&f->line, s, n) == -1)
+			return -1;
+	} else if (l32_raw_escape(&f->line, s, n) == -1)
+		return -1;
 	return ticket_line(t, f->line.data ? f->line.data : "", f->line.len);
 }
 

@@ -54,7 +54,14 @@ struct l32_filter_ops {
 	 * request (called while input is not ready, or max_inflight requests
 	 * are held), and each is ended with l32_ticket_finish or _fail. */
 	int (*step)(void *arg, struct l32_err *err);
+	/* 1: raw_text returns the line as it goes out, its parts escaped with
+	 * l32_raw_escape and joined by tabs; 0: the filter escapes it whole. */
+	int raw_escaped;
 };
+
+/* Appends s[0..n) to out with backslash, newline, carriage return and tab
+ * written as \\, \n, \r and \t (the --raw rules). */
+int l32_raw_escape(struct l32_buf *out, const char *s, size_t n);
 
 /* A request being answered; answers leave in input order whatever order
  * requests finish in. */

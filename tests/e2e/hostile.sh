@@ -165,6 +165,29 @@ for p in generate tokenize; do
 	     and (.[7] | has("error") | not)'
 done
 
+# ------------------------------------------------------- --raw and tabs
+
+# logit_bias makes every token "\tb" or "\tif": two rewrites holding tabs
+echo '{"input":"x","task":"formal","n":2,"temperature":1,"seed":2,"max_tokens":3,"logit_bias":{"2282":100,"748":100}}' >"$T/in"
+run rewrite <"$T/in"
+cp "$T/out" "$T/json"
+run rewrite -r <"$T/in"
+want=$(jq -r '.rewrites | map(gsub("\t"; "\\t")) | join("\t")' "$T/json")
+if [ "$(jq '.rewrites | length' "$T/json")" -eq 2 ] && jq -e '.rewrites | all(contains("\t"))' "$T/json" >/dev/null &&
+    [ "$(cat "$T/out")" = "$want" ] && [ "$(tr -cd '\t' <"$T/out" | wc -c)" -eq 1 ]; then
+	ok "rewrite -r: a tab inside a rewrite is escaped, one tab separates the rewrites"
+else
+	bad "rewrite -r: tabs inside rewrites escaped" "$(od -c "$T/out" | head -3)"
+fi
+# the other programs' texts follow the same rules
+printf '%s\n' '{"text":"a\tb\\c\nd"}' >"$T/in"
+"$L32_BIN/l32-tokenize" --tokenizer "$TOKFILE" <"$T/in" | jq -c '{tokens}' | "$L32_BIN/l32-tokenize" --tokenizer "$TOKFILE" -d -r >"$T/out"
+if [ "$(cat "$T/out")" = 'a\tb\\c\nd' ]; then
+	ok "tokenize -dr: tab, backslash and newline escaped"
+else
+	bad "tokenize -dr: tab, backslash and newline escaped" "$(cat "$T/out")"
+fi
+
 # ----------------------------------------------------- whole-file messages
 
 printf 'The fox jumps over the dog.\n' >"$T/fox.txt"
