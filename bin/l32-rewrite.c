@@ -144,7 +144,7 @@ prepare(struct rewrite *w, struct request *r, struct l32_err *err)
 		return l32_err_param(err, L32_ERR_INVALID, "n", "n is %d; this process writes at most "
 		    "%d rewrites of a request at once (-b)", r->n_choices, l32_engine_n_seq(w->engine));
 	r->g.p.n = r->n_choices;
-	if (r->g.p.max_tokens == INT32_MAX)
+	if (!r->g.p.has_max_tokens)
 		r->g.p.max_tokens = default_max_tokens(w, r);
 	if ((r->messages = l32_rewrite_messages(&r->rq, r->input, r->input_len, err)) == NULL)
 		return -1;

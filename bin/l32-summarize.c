@@ -137,7 +137,7 @@ handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err)
 		g.p.seed = ((uint64_t)arc4random() << 32) | arc4random();
 	o.gen = &g.p;
 	o.chat = &chat;
-	o.max_tokens = g.p.max_tokens == INT32_MAX ? 0 : g.p.max_tokens;
+	o.max_tokens = g.p.has_max_tokens ? g.p.max_tokens : 0;
 	o.on_call = on_call;
 	o.arg = s;
 	if (l32_summarize(s->engine, s->tok, input, len, &o, &sum, err) == -1)

@@ -76,7 +76,10 @@ const char *l32_finish_name(enum l32_finish f);
 
 /* What one request asks of the generation loop. */
 struct l32_gen_params {
-	int32_t max_tokens;           /* completion tokens at most */
+	int32_t max_tokens;           /* completion tokens at most (INT32_MAX when not set) */
+	int has_max_tokens;           /* set by the request or the command line; else
+	                               * only the context bounds a completion, and a
+	                               * program may choose its own length */
 	int32_t n;                    /* choices */
 	struct l32_sampling sampling;
 	uint64_t seed;

@@ -61,7 +61,7 @@ l32_common_opt(struct l32_common *c, int ch, const char *arg)
 		c->fo.max_line = (size_t)v;
 		return 1;
 	case L32_OPT_MAX_TOKENS:
-		return l32_opt_num("--max-tokens", arg, 1, INT32_MAX - 1, &c->max_tokens) == -1 ? -1 : 1;
+		return l32_opt_num("--max-tokens", arg, 1, INT32_MAX, &c->max_tokens) == -1 ? -1 : 1;
 	case L32_OPT_SEED:
 		if (l32_opt_num("--seed", arg, INT64_MIN, INT64_MAX, &v) == -1)
 			return -1;
@@ -83,8 +83,10 @@ l32_common_gen_defaults(const struct l32_common *c, const struct l32_model *m,
 	l32_gen_params_from_model(p, m);  /* the command line wins over the model */
 	if (c->temperature >= 0)
 		p->sampling.temperature = (float)c->temperature;
-	if (c->max_tokens > 0)
+	if (c->max_tokens > 0) {
 		p->max_tokens = (int32_t)c->max_tokens;
+		p->has_max_tokens = 1;
+	}
 	if (c->has_seed)
 		p->seed = c->seed;
 }

@@ -165,6 +165,33 @@ for p in generate tokenize; do
 	     and (.[7] | has("error") | not)'
 done
 
+# ----------------------------------------------------- max_tokens 2147483647
+
+# with ignore_eos a completion runs to its limit: the default length, or
+# with 2147483647 the context (rewrite) or half of it (summarize)
+printf '%s\n' '{"input":"the fox","task":"formal","seed":1,"ignore_eos":true}' \
+    '{"input":"the fox","task":"formal","seed":1,"ignore_eos":true,"max_tokens":2147483647}' >"$T/in"
+run rewrite <"$T/in"
+check "rewrite: max_tokens 2147483647 is not the default length" \
+    '.[0].usage.completion_tokens < .[1].usage.completion_tokens and .[1].usage.total_tokens == 256'
+printf '%s\n' '{"input":"The fox jumps.","seed":1,"ignore_eos":true}' \
+    '{"input":"The fox jumps.","seed":1,"ignore_eos":true,"max_completion_tokens":2147483647}' >"$T/in"
+run summarize -c 512 <"$T/in"
+check "summarize: max_completion_tokens 2147483647 is not the default length" \
+    '.[0].usage.completion_tokens == 128 and .[1].usage.completion_tokens == 256'
+for p in generate rewrite summarize; do
+	good $p | sed 's/"max_tokens":2,//' >"$T/in"
+	run $p --max-tokens 2147483647 <"$T/in"
+	if [ "$rc" -eq 0 ]; then
+		ok "$p --max-tokens 2147483647: accepted"
+	else
+		bad "$p --max-tokens 2147483647: accepted" "exit $rc: $(head -c 200 "$T/err")"
+	fi
+done
+printf '%s\n' '{"input":"the fox","task":"formal","seed":1,"ignore_eos":true}' >"$T/in"
+run rewrite --max-tokens 2147483647 <"$T/in"
+check "rewrite --max-tokens 2147483647: runs to the context" '.[0].usage.total_tokens == 256'
+
 # ------------------------------------------------------- --raw and tabs
 
 # logit_bias makes every token "\tb" or "\tif": two rewrites holding tabs
