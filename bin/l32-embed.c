@@ -53,8 +53,8 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: %s [-hrTV] [-b batch] [-c ctx] [-m model] [-t threads] [--dimensions n]\n"
-	    "       [--encoding-format float|base64] [--kv-f16] [--max-line bytes]\n"
+	    "usage: %s [-hrTV] [-b batch] [-c ctx] [-m model] [-t threads] [--check-weights]\n"
+	    "       [--dimensions n] [--encoding-format float|base64] [--kv-f16] [--max-line bytes]\n"
 	    "       [--no-normalize] [--pooling mean|last] [--progress] [--truncate] [file ...]\n",
 	    getprogname());
 	exit(L32_EXIT_USAGE);
@@ -240,6 +240,7 @@ static int
 finish_done(struct embed *e)
 {
 	struct request **pp = &e->held, *r;
+	struct l32_err err;
 	json_t *resp;
 	size_t i;
 	int rc = 0;
@@ -252,9 +253,13 @@ finish_done(struct embed *e)
 			continue;
 		}
 		*pp = r->next;
-		if ((resp = response(e, r)) == NULL) {
-			struct l32_err err;
-
+		l32_err_clear(&err);
+		for (i = 0; i < r->n && l32_embedder_error(e->em, r->done[i], &err) == 0; i++)
+			;
+		if (i < r->n) {  /* the model computed NaN for an input */
+			snprintf(err.param, sizeof(err.param), r->n > 1 ? "input[%zu]" : "input", i);
+			l32_ticket_fail(r->ticket, &err);
+		} else if ((resp = response(e, r)) == NULL) {
 			l32_err_set(&err, L32_ERR_NOMEM, "out of memory");
 			l32_ticket_fail(r->ticket, &err);
 		} else {
@@ -347,6 +352,7 @@ main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{ "batch", required_argument, NULL, 'b' },
+		{ "check-weights", no_argument, NULL, 'X' },
 		{ "ctx", required_argument, NULL, 'c' },
 		{ "dimensions", required_argument, NULL, 'D' },
 		{ "encoding-format", required_argument, NULL, 'E' },
@@ -415,6 +421,8 @@ main(int argc, char *argv[])
 
 	l32_err_clear(&err);
 	if ((e.model = l32_program_model(c.model, &e.model_name, &err)) == NULL)
+		errx(L32_EXIT_FATAL, "%s", err.msg);
+	if (c.check_weights && l32_model_check_weights(e.model, &err) == -1)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
 	e.tok = l32_model_tokenizer(e.model);
 	e.dim = l32_model_hparams(e.model)->dim;

@@ -51,7 +51,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: %s [-hrTV] [-b batch] [-c ctx] [-m model] [-s system] [-t threads]\n"
-	    "       [--chat-format hf|meta] [--date date] [--kv-f16] [--max-line bytes]\n"
+	    "       [--chat-format hf|meta] [--check-weights] [--date date] [--kv-f16] [--max-line bytes]\n"
 	    "       [--max-tokens n] [--progress] [--seed n] [--sse] [--temperature t] [file ...]\n",
 	    getprogname());
 	exit(L32_EXIT_USAGE);
@@ -497,6 +497,7 @@ main(int argc, char *argv[])
 	static const struct option longopts[] = {
 		{ "batch", required_argument, NULL, 'b' },
 		{ "chat-format", required_argument, NULL, 'F' },
+		{ "check-weights", no_argument, NULL, 'X' },
 		{ "ctx", required_argument, NULL, 'c' },
 		{ "date", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
@@ -545,6 +546,8 @@ main(int argc, char *argv[])
 		errx(L32_EXIT_USAGE, "--date: %s", err.msg);
 
 	if ((g.model = l32_program_model(c.model, &g.model_name, &err)) == NULL)
+		errx(L32_EXIT_FATAL, "%s", err.msg);
+	if (c.check_weights && l32_model_check_weights(g.model, &err) == -1)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
 	g.tok = l32_model_tokenizer(g.model);
 	l32_common_gen_defaults(&c, g.model, &g.defaults);

@@ -56,9 +56,9 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: %s [-hrTV] [-b batch] [-c ctx] [-m model] [-t threads]\n"
-	    "       [--chat-format hf|meta] [--date date] [--instructions text] [--kv-f16]\n"
-	    "       [--language language] [--max-line bytes] [--max-tokens n] [--progress]\n"
-	    "       [--seed n] [--show-prompt] [--task task] [--temperature t] [file ...]\n",
+	    "       [--chat-format hf|meta] [--check-weights] [--date date] [--instructions text]\n"
+	    "       [--kv-f16] [--language language] [--max-line bytes] [--max-tokens n]\n"
+	    "       [--progress] [--seed n] [--show-prompt] [--task task] [--temperature t] [file ...]\n",
 	    getprogname());
 	exit(L32_EXIT_USAGE);
 }
@@ -322,6 +322,7 @@ main(int argc, char *argv[])
 	static const struct option longopts[] = {
 		{ "batch", required_argument, NULL, 'b' },
 		{ "chat-format", required_argument, NULL, 'F' },
+		{ "check-weights", no_argument, NULL, 'X' },
 		{ "ctx", required_argument, NULL, 'c' },
 		{ "date", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
@@ -393,6 +394,8 @@ main(int argc, char *argv[])
 		errx(L32_EXIT_USAGE, "--date: %s", err.msg);
 
 	if ((w.model = l32_program_model(c.model, &w.model_name, &err)) == NULL)
+		errx(L32_EXIT_FATAL, "%s", err.msg);
+	if (c.check_weights && l32_model_check_weights(w.model, &err) == -1)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
 	w.tok = l32_model_tokenizer(w.model);
 	l32_common_gen_defaults(&c, w.model, &w.defaults);

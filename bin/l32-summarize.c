@@ -37,9 +37,9 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: %s [-fhrTV] [-b batch] [-c ctx] [-m model] [-t threads] [--chat-format hf|meta]\n"
-	    "       [--date date] [--focus text] [--format paragraph|bullets|tldr] [--kv-f16]\n"
-	    "       [--language language] [--max-line bytes] [--max-tokens n] [--max-words n]\n"
-	    "       [--progress] [--seed n] [--temperature t] [file ...]\n",
+	    "       [--check-weights] [--date date] [--focus text] [--format paragraph|bullets|tldr]\n"
+	    "       [--kv-f16] [--language language] [--max-line bytes] [--max-tokens n]\n"
+	    "       [--max-words n] [--progress] [--seed n] [--temperature t] [file ...]\n",
 	    getprogname());
 	exit(L32_EXIT_USAGE);
 }
@@ -177,6 +177,7 @@ main(int argc, char *argv[])
 	static const struct option longopts[] = {
 		{ "batch", required_argument, NULL, 'b' },
 		{ "chat-format", required_argument, NULL, 'F' },
+		{ "check-weights", no_argument, NULL, 'X' },
 		{ "ctx", required_argument, NULL, 'c' },
 		{ "date", required_argument, NULL, 'D' },
 		{ "file", no_argument, NULL, 'f' },
@@ -254,6 +255,8 @@ main(int argc, char *argv[])
 		errx(L32_EXIT_USAGE, "--date: %s", err.msg);
 
 	if ((s.model = l32_program_model(c.model, &s.model_name, &err)) == NULL)
+		errx(L32_EXIT_FATAL, "%s", err.msg);
+	if (c.check_weights && l32_model_check_weights(s.model, &err) == -1)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
 	s.tok = l32_model_tokenizer(s.model);
 	l32_common_gen_defaults(&c, s.model, &s.defaults);

@@ -342,7 +342,8 @@ error_json(const struct l32_err *err)
 	if (l32_utf8_sanitize(&msg, err->msg, strnlen(err->msg, sizeof(err->msg))) == 0 &&
 	    l32_utf8_sanitize(&param, err->param, strnlen(err->param, sizeof(err->param))) == 0)
 		e = json_pack("{s:s%, s:s, s:o, s:s}", "message", msg.data ? msg.data : "", msg.len,
-		    "type", err->kind == L32_ERR_NOMEM ? "server_error" : "invalid_request_error",
+		    "type", err->kind == L32_ERR_NOMEM || err->kind == L32_ERR_MODEL ?
+		    "server_error" : "invalid_request_error",
 		    "param", param.len > 0 ? json_stringn(param.data, param.len) : json_null(),
 		    "code", default_code(err));
 	l32_buf_free(&msg);

@@ -43,6 +43,7 @@ struct run {
 	size_t match_from;         /* stop strings are matched after this byte */
 	size_t lp_streamed;        /* logprobs entries already streamed */
 	int32_t index;             /* choice index in its job */
+	struct l32_job *job;
 };
 
 /* One request: its choices, generated together with other jobs' choices. */
@@ -53,6 +54,8 @@ struct l32_job {
 	l32_gen_stream_fn stream;
 	void *stream_arg;
 	int done;
+	int failed;                /* ended by err (the model computed NaN) */
+	struct l32_err err;
 	struct l32_job *next;      /* in e->jobs */
 };
 
@@ -172,20 +175,47 @@ l32_engine_n_seq(const struct l32_engine *e)
 	return e->cp.n_seq;
 }
 
+/* Ends a job whose logits the model spoiled with NaN or infinity, naming
+ * the earliest place among the batch tokens of the run's sequence (in a
+ * prompt, a damaged token may spoil the last one through attention).  The
+ * other jobs go on. */
+static void
+fail_job(struct l32_engine *e, struct run *r, int32_t n, int32_t code)
+{
+	struct l32_job *j = r->job;
+	int32_t i, k;
+
+	for (i = 0; i < n; i++)
+		if (e->b_seq[i] == r->seq && (k = l32_ctx_fault(e->ctx, i)) != 0 && k < code)
+			code = k;
+	if (j->failed)
+		return;
+	j->failed = 1;
+	j->done = 1;
+	l32_err_nonfinite(&j->err, e->ctx, code);
+	for (i = 0; i < j->p.n; i++)
+		j->runs[i].active = 0;
+}
+
 /* Runs the batch built in e->b_*; copies each asked-for row of logits to
- * its run. */
+ * its run, or fails the run's job when they are not finite. */
 static int
 run_batch(struct l32_engine *e, int32_t n, struct l32_err *err)
 {
 	struct run **dest = e->dest;
 	struct l32_batch b = { n, e->b_tok, e->b_pos, e->b_seq, e->b_out };
-	int32_t i;
+	int32_t i, code;
 
 	if (l32_ctx_decode(e->ctx, &b, err) == -1)
 		return -1;
-	for (i = 0; i < n; i++)
-		if (e->b_out[i] && dest[i] != NULL)
+	for (i = 0; i < n; i++) {
+		if (!e->b_out[i] || dest[i] == NULL)
+			continue;
+		if ((code = l32_ctx_fault(e->ctx, i)) != 0)
+			fail_job(e, dest[i], n, code);
+		else
 			memcpy(dest[i]->logits, l32_ctx_logits(e->ctx, i), (size_t)e->n_vocab * sizeof(float));
+	}
 	return 0;
 }
 
@@ -430,6 +460,7 @@ new_runs(struct l32_job *j, struct l32_gen_choice *choices, struct l32_err *err)
 			slot++;
 		e->slot_used[slot] = 1;
 		r->seq = slot;
+		r->job = j;
 		r->c = &choices[i];
 		r->index = i;
 		r->active = 1;
@@ -473,6 +504,15 @@ l32_job_done(const struct l32_job *j)
 	return j->done;
 }
 
+int
+l32_job_error(const struct l32_job *j, struct l32_err *err)
+{
+	if (!j->failed)
+		return 0;
+	*err = j->err;
+	return -1;
+}
+
 /* Ends a choice that cannot go on. */
 static int
 end_choice(struct l32_job *j, struct run *r)
@@ -512,7 +552,8 @@ l32_job_start(struct l32_engine *e, const int32_t *prompt, size_t n_prompt,
 	/* Prompts are evaluated alone, never in a batch with other
 	 * sequences' decode steps (batch invariance). */
 	for (i = 0; i < p->n; i++)
-		if (prefill(e, &j->runs[i], prompt, n_prompt, err) == -1)
+		if (prefill(e, &j->runs[i], prompt, n_prompt, err) == -1 ||
+		    l32_job_error(j, err) == -1)
 			goto fail;
 	for (i = 0; i < p->n; i++)
 		if (p->max_tokens <= 0) {
@@ -585,6 +626,8 @@ l32_generate(struct l32_engine *e, const int32_t *prompt, size_t n_prompt,
 		return -1;
 	while (!j->done && rc == 0)
 		rc = l32_engine_step(e, err);
+	if (rc == 0)
+		rc = l32_job_error(j, err);
 	l32_job_free(j);
 	return rc;
 }

@@ -175,6 +175,10 @@ struct l32_job *l32_job_start(struct l32_engine *e, const int32_t *prompt,
     l32_gen_stream_fn stream, void *stream_arg, struct l32_err *err);
 int l32_engine_step(struct l32_engine *e, struct l32_err *err);
 int l32_job_done(const struct l32_job *j);
+/* -1 with err set when the job ended in an error of its own (the model
+ * computed NaN or infinity for it: L32_ERR_MODEL) rather than with its
+ * answers; 0 otherwise.  Other jobs are not affected. */
+int l32_job_error(const struct l32_job *j, struct l32_err *err);
 /* Gives the job's sequence slots back (the choices stay the caller's). */
 void l32_job_free(struct l32_job *j);
 

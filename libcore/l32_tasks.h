@@ -85,6 +85,7 @@ enum {
 	L32_OPT_PROGRESS = 'p',     /* --progress */
 	L32_OPT_SEED = 'S',         /* --seed N */
 	L32_OPT_TEMPERATURE = 'P',  /* --temperature T */
+	L32_OPT_CHECK_WEIGHTS = 'X',/* --check-weights */
 };
 
 struct l32_common {
@@ -93,6 +94,7 @@ struct l32_common {
 	long long threads;          /* 0: all cores */
 	long long batch;
 	int kv_f16;
+	int check_weights;          /* --check-weights: look at every weight at start-up */
 	enum l32_chat_format chat_format;
 	const char *date;           /* --date; NULL: $L32_DATE or the default */
 	double temperature;         /* < 0: the model's */
@@ -171,9 +173,14 @@ long l32_embedder_passes(const struct l32_embedder *e);
 /* Queues n inputs (each 1..n_ctx ids; they must stay put until done), all
  * or none: the pooled final hidden states of input i (dim floats, not
  * normalized) go to out + i * dim, and done[i] becomes 1, during later
- * calls of l32_embedder_step. */
+ * calls of l32_embedder_step.  done[i] becomes negative instead when the
+ * model computed NaN or infinity for the input (l32_embedder_error says
+ * where); its out is not to be used. */
 int l32_embedder_add(struct l32_embedder *e, const struct l32_tokens *in, size_t n,
     enum l32_pooling pool, float *out, int *done, struct l32_err *err);
+/* -1 with err naming the place (L32_ERR_MODEL) when done, an entry of
+ * l32_embedder_add's done, is negative; 0 otherwise. */
+int l32_embedder_error(const struct l32_embedder *e, int done, struct l32_err *err);
 /* Inputs waiting or under way. */
 size_t l32_embedder_pending(const struct l32_embedder *e);
 /* One forward pass: the inputs under way, then waiting ones in the order

@@ -53,6 +53,7 @@ l32_common_opt(struct l32_common *c, int ch, const char *arg)
 	case L32_OPT_TEXT: c->fo.text = 1; return 1;
 	case L32_OPT_PROGRESS: c->fo.progress = 1; return 1;
 	case L32_OPT_KV_F16: c->kv_f16 = 1; return 1;
+	case L32_OPT_CHECK_WEIGHTS: c->check_weights = 1; return 1;
 	case L32_OPT_DATE: c->date = arg; return 1;
 	case L32_OPT_CHAT_FORMAT: return chat_format(c, arg);
 	case L32_OPT_MAX_LINE:

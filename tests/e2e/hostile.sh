@@ -14,11 +14,12 @@
 #   - a model whose weights hold NaN fails only the requests it spoils,
 #     with a server_error naming the layer, and --check-weights finds it.
 #
-# Environment: L32_BIN (built programs), L32_SHARED (reference data).
-# Needs jq(1).  Prints one line per check, then "N passed, N failed".
+# Environment: L32_BIN (built programs), L32_TOOLS (built tools: l32-poison),
+# L32_SHARED (reference data).  Needs jq(1).  Prints one line per check, then "N passed, N failed".
 
 : "${L32_BIN:=bin}"
 : "${L32_SHARED:=../shared}"
+: "${L32_TOOLS:=tools}"
 MODEL=$L32_SHARED/golden/tiny/llama32-tiny-s0-F32.gguf
 TOKFILE=$L32_SHARED/llama3/tokenizer.model
 
@@ -263,6 +264,88 @@ for opt in "rewrite --language" "rewrite --instructions" "summarize --language" 
 		ok "l32-$opt '': usage error"
 	else
 		bad "l32-$opt '': usage error" "exit $rc: $(head -c 200 "$T/err")"
+	fi
+done
+
+# ------------------------------------------------------------ damaged models
+
+# runm MODEL PROG ARGS... < input: like run, on another model file.
+runm() {
+	mf=$1
+	p=$2
+	shift 2
+	"$L32_BIN/l32-$p" -m "$mf" -t 1 -c 256 "$@" >"$T/out" 2>"$T/err"
+	rc=$?
+}
+poison() {
+	"$L32_TOOLS/l32-poison" "$@" || { bad "l32-poison $*" "failed"; return 1; }
+}
+poison "$MODEL" output_norm.weight "$T/norm.gguf"
+poison "$MODEL" blk.1.attn_q.weight "$T/attnq.gguf"
+poison -r 9906 "$MODEL" token_embd.weight "$T/hello.gguf"   # the row of "Hello"
+
+m='"messages":[{"role":"user","content":"Hi"}],"max_tokens":3,"seed":1'
+{
+	echo "{\"id\":\"lp\",$m,\"logprobs\":true,\"top_logprobs\":2}"
+	echo "{\"id\":\"st\",$m,\"stream\":true}"
+	echo "{\"id\":\"n2\",$m,\"n\":2,\"temperature\":1}"
+	echo "{\"id\":\"pr\",\"prompt\":\"Once\",\"max_tokens\":3}"
+} >"$T/in"
+for f in norm attnq; do
+	where=$([ $f = norm ] && echo "the output norm" || echo "layer 1 (attention)")
+	runm "$T/$f.gguf" generate <"$T/in"
+	check "generate, NaN in $where: every request a server_error naming it, the stream goes on" \
+	    'length == 4 and ([.[] | .id] == ["lp","st","n2","pr"]) and
+	     all(.[]; .error.type == "server_error" and .error.code == "model_error" and
+	         (.error.message | contains("'"$where"'")))'
+	if [ "$rc" -eq 1 ] && ! grep -qi "memory" "$T/err"; then
+		ok "generate, NaN in $where: exit 1, no out of memory"
+	else
+		bad "generate, NaN in $where: exit 1, no out of memory" "exit $rc: $(head -c 300 "$T/err")"
+	fi
+done
+for p in rewrite summarize embed; do
+	good $p >"$T/in"
+	good $p >>"$T/in"
+	runm "$T/attnq.gguf" $p <"$T/in"
+	check "$p, NaN in layer 1: server_error lines naming it, exit 1" \
+	    'length == 2 and all(.[]; .id == "ok" and .error.code == "model_error" and
+	     (.error.message | contains("layer 1 (attention)")))'
+done
+
+# a damaged row of the embedding: only the texts holding that token
+printf '%s\n' '{"id":"a","input":"Goodbye"}' '{"id":"b","input":"Hello world"}' \
+    '{"id":"c","input":["Goodbye","Hello"]}' '{"id":"d","input":"Farewell"}' >"$T/in"
+run embed <"$T/in"
+cp "$T/out" "$T/sound"
+runm "$T/hello.gguf" embed <"$T/in"
+check "embed, NaN in one embedding row: only the inputs holding it fail" \
+    '[.[] | .error.code] == [null,"model_error","model_error",null] and .[1].error.type == "server_error"'
+# (the answers differ in "model", the file's name, only)
+if [ "$(jq -c 'select(.id == "a" or .id == "d") | .data' "$T/out")" = \
+    "$(jq -c 'select(.id == "a" or .id == "d") | .data' "$T/sound")" ] &&
+    [ "$(jq -c 'select(.id == "a" or .id == "d")' "$T/out" | wc -l)" -eq 2 ]; then
+	ok "embed, NaN in one embedding row: the other answers are those of the sound model"
+else
+	bad "embed: the other answers are those of the sound model"
+fi
+printf '%s\n' '{"id":"c","input":["Goodbye","Hello"]}' >"$T/in"
+runm "$T/hello.gguf" embed <"$T/in"
+check "embed: the spoiled input of several is named" \
+    '.[0].error.param == "input[1]" and (.[0].error.message | contains("token embedding"))'
+
+# --check-weights
+good embed >"$T/in"
+for p in embed generate rewrite summarize; do
+	good $p >"$T/in"
+	runm "$MODEL" $p --check-weights <"$T/in"
+	rc_sound=$rc
+	runm "$T/attnq.gguf" $p --check-weights <"$T/in"
+	if [ "$rc_sound" -eq 0 ] && [ "$rc" -eq 3 ] && [ ! -s "$T/out" ] && [ "$(wc -l <"$T/err")" -eq 1 ] &&
+	    grep -q "blk.1.attn_q.weight.*NaN at row 0, column 0" "$T/err"; then
+		ok "$p --check-weights: a sound model runs, a damaged one stops naming the tensor"
+	else
+		bad "$p --check-weights" "exit $rc_sound/$rc: $(head -c 300 "$T/err")"
 	fi
 done
 
