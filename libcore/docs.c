@@ -135,6 +135,10 @@ run(void *arg)
 	/* a reader that stops early makes write fail with EPIPE, not kill */
 	sigemptyset(&set);
 	sigaddset(&set, SIGPIPE);
+	/* SIGINT and SIGTERM go to the request loop's thread, whose reads
+	 * they interrupt */
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	for (i = 0; i < n; i++)
 		if (send_file(files[i], &feed.err) == -1) {

@@ -59,14 +59,28 @@ struct l32_filter {
 	int progress;
 	double t_start, t_last_progress;
 	struct l32_buf line;   /* output scratch */
+	struct l32_buf out;    /* a line being written */
 };
 
-static volatile sig_atomic_t stop_signal;
+/* SIGINT and SIGTERM: the first asks the work to stop at the next step
+ * (stop_signal); a second ends the program at once: right away, or, when
+ * it comes while a line is being written, as soon as that line is whole
+ * (at once all the same when the write is stuck on a reader that does not
+ * read). */
+static volatile sig_atomic_t stop_signal, writing, exit_pending;
 
 static void
 on_signal(int sig)
 {
-	stop_signal = sig;
+	if (stop_signal == 0) {
+		stop_signal = sig;
+		return;
+	}
+	if (writing && !exit_pending) {
+		exit_pending = 1;
+		return;
+	}
+	_exit(L32_EXIT_SIGNAL);
 }
 
 int
@@ -140,19 +154,51 @@ fnv1a(const void *p, size_t n)
 
 /* ----------------------------------------------------------------- output */
 
-/* Writes one finished JSON object as a line; the whole record or nothing
- * reaches the pipe before the flush, so a reader never sees half a line. */
+/* Writes s[0..n) to stdout whole: straight to the descriptor (no stdio
+ * buffer a signal could leave half written), carrying on after a signal
+ * interrupts the write.  -1 after a message when the write fails. */
+static int
+write_all(struct l32_filter *f, const char *s, size_t n)
+{
+	ssize_t w;
+
+	if (f->out_failed)
+		return -1;
+	writing = 1;
+	while (n > 0) {
+		if ((w = write(STDOUT_FILENO, s, n)) == -1) {
+			if (errno == EINTR && exit_pending)
+				_exit(L32_EXIT_SIGNAL);
+			if (errno == EINTR)
+				continue;
+			writing = 0;
+			warn("stdout: write error");
+			f->out_failed = 1;
+			return -1;
+		}
+		s += w;
+		n -= (size_t)w;
+	}
+	writing = 0;
+	if (exit_pending)  /* a second signal came while the line went out */
+		_exit(L32_EXIT_SIGNAL);
+	return 0;
+}
+
+/* Writes one finished JSON object as a line, in one write when it fits
+ * the scratch, so a reader never sees half a line. */
 static int
 write_line(struct l32_filter *f, const char *s, size_t n)
 {
-	if (f->out_failed)
-		return -1;
-	if (fwrite(s, 1, n, stdout) != n || putchar('\n') == EOF || fflush(stdout) == EOF) {
-		warn("stdout: write error");
-		f->out_failed = 1;
-		return -1;
+	if (s == f->line.data) {  /* the scratch itself: room for the newline */
+		if (l32_buf_append(&f->line, "\n", 1) == -1)
+			return write_all(f, s, n) == -1 ? -1 : write_all(f, "\n", 1);
+		return write_all(f, f->line.data, n + 1);
 	}
-	return 0;
+	l32_buf_reset(&f->out);
+	if (l32_buf_append(&f->out, s, n) == -1 || l32_buf_append(&f->out, "\n", 1) == -1)
+		return write_all(f, s, n) == -1 ? -1 : write_all(f, "\n", 1);
+	return write_all(f, f->out.data, f->out.len);
 }
 
 /* A ticket's output line: straight out at the head of the queue, kept
@@ -436,11 +482,7 @@ flush_done(struct l32_filter *f)
 		t = f->head;
 		/* the new head's kept output goes out now */
 		if (t != NULL && t->pending.len > 0 && !f->out_failed) {
-			if (fwrite(t->pending.data, 1, t->pending.len, stdout) != t->pending.len ||
-			    fflush(stdout) == EOF) {
-				warn("stdout: write error");
-				f->out_failed = 1;
-			}
+			write_all(f, t->pending.data, t->pending.len);
 			f->pending_bytes -= t->pending.len;
 			l32_buf_reset(&t->pending);
 		}
@@ -488,8 +530,11 @@ l32_ticket_finish(struct l32_ticket *t)
 void
 l32_ticket_fail(struct l32_ticket *t, const struct l32_err *err)
 {
-	emit_error(t, err);
-	t->done = 1;
+	/* stopped by a signal: no line, and none after it (input order) */
+	if (err->kind != L32_ERR_STOPPED) {
+		emit_error(t, err);
+		t->done = 1;
+	}
 	t->f->n_held--;
 }
 
@@ -690,6 +735,11 @@ answer_line(struct l32_filter *f, long lineno, const char *s, size_t n, int too_
 				t->held = 0;
 				f->n_held--;
 			}
+			if (err.kind == L32_ERR_STOPPED) {
+				/* unanswered: it holds back what comes after it */
+				f->cur = NULL;
+				return -1;
+			}
 			rc = emit_error(t, &err);
 		} else if (!t->held)
 			f->n_ok++;
@@ -709,7 +759,7 @@ step(struct l32_filter *f)
 
 	l32_err_clear(&err);
 	if (f->ops->step(f->arg, &err) == -1) {
-		if (!f->out_failed)
+		if (!f->out_failed && err.kind != L32_ERR_STOPPED)
 			warnx("%s", err.msg);
 		return -1;
 	}
@@ -811,6 +861,7 @@ l32_filter_run(const struct l32_filter_ops *ops, void *arg,
 		free(f.names[i]);
 	free(f.names);
 	l32_buf_free(&f.line);
+	l32_buf_free(&f.out);
 	if (status != 0)
 		return status;
 	if (stop_signal)

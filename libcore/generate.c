@@ -28,6 +28,7 @@ struct l32_engine {
 	struct run **dest;               /* (n_batch) run each batch row belongs to */
 	unsigned char *slot_used;        /* (n_seq) sequence slots taken by a job */
 	struct l32_job *jobs;            /* jobs with choices still running */
+	int (*stop)(void);               /* non-zero: stop before the next pass */
 };
 
 /* One choice while it is being generated. */
@@ -157,6 +158,21 @@ l32_engine_free(struct l32_engine *e)
 	free(e);
 }
 
+void
+l32_engine_set_stop(struct l32_engine *e, int (*stop)(void))
+{
+	e->stop = stop;
+}
+
+/* Fails with L32_ERR_STOPPED once the engine is asked to stop. */
+static int
+stopping(const struct l32_engine *e, struct l32_err *err)
+{
+	if (e->stop == NULL || !e->stop())
+		return 0;
+	return l32_err_set(err, L32_ERR_STOPPED, "stopped by a signal");
+}
+
 struct l32_ctx *
 l32_engine_ctx(struct l32_engine *e)
 {
@@ -230,6 +246,8 @@ prefill(struct l32_engine *e, struct run *r, const int32_t *prompt, size_t n_pro
 
 	l32_ctx_seq_clear(e->ctx, r->seq);
 	while (done < n_prompt) {
+		if (stopping(e, err) == -1)  /* a long prompt takes many passes */
+			return -1;
 		n = (int32_t)(n_prompt - done < (size_t)e->cp.n_batch ? n_prompt - done : (size_t)e->cp.n_batch);
 		for (i = 0; i < n; i++) {
 			e->b_tok[i] = prompt[done + (size_t)i];
@@ -600,6 +618,8 @@ l32_engine_step(struct l32_engine *e, struct l32_err *err)
 	struct l32_job *j;
 	int32_t i, n = 0, live;
 
+	if (stopping(e, err) == -1)
+		return -1;
 	for (j = e->jobs; j != NULL; j = j->next) {
 		if (j->done)
 			continue;

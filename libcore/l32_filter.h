@@ -20,7 +20,7 @@ enum {
 	L32_EXIT_SOME = 1,     /* some requests answered with an error */
 	L32_EXIT_USAGE = 2,    /* bad command line */
 	L32_EXIT_FATAL = 3,    /* no model, corrupt model, I/O error */
-	L32_EXIT_SIGNAL = 4,   /* stopped by SIGINT / SIGTERM after a whole record */
+	L32_EXIT_SIGNAL = 4,   /* stopped by SIGINT / SIGTERM; every line written is whole */
 };
 
 #define L32_DEFAULT_MAX_LINE (16u << 20) /* bytes per input line */
@@ -102,7 +102,10 @@ void l32_filter_count_tokens(struct l32_filter *f, long n);
 uint64_t l32_filter_request_hash(const struct l32_filter *f);
 /* Seconds since the epoch for `created`: SOURCE_DATE_EPOCH when set. */
 long long l32_filter_created(void);
-/* 1 once SIGINT or SIGTERM arrived: finish the current record and stop. */
+/* 1 once SIGINT or SIGTERM arrived: stop at the next step.  A request
+ * whose work fails with L32_ERR_STOPPED (handle's err, l32_ticket_fail)
+ * gets no line, nor do the requests after it; a second signal ends the
+ * program at once (after the line being written, when it is not stuck). */
 int l32_filter_stopping(void);
 
 /* JSON helpers for request checking: each returns -1 with err naming the

@@ -151,6 +151,12 @@ int32_t l32_engine_n_seq(const struct l32_engine *e);
 int l32_engine_check_prompt(const struct l32_engine *e, size_t n_prompt, const char *param,
     struct l32_err *err);
 
+/* Makes the engine stop between two forward passes once stop() returns
+ * non-zero (a signal came): l32_engine_step, and a prompt's prefill in
+ * l32_job_start and l32_generate, then fail with L32_ERR_STOPPED.  NULL:
+ * never. */
+void l32_engine_set_stop(struct l32_engine *e, int (*stop)(void));
+
 /* Generates p->n completions of prompt; choices must hold p->n entries
  * (zeroed by the caller; free them with l32_gen_choice_free).  stream may
  * be NULL.  Runs the engine until this request is done (other jobs of the

@@ -91,6 +91,7 @@ l32_program_engine(struct l32_model *m, int32_t n_ctx, int32_t n_seq, int thread
     int kv_f16, struct l32_err *err)
 {
 	struct l32_ctx_params cp;
+	struct l32_engine *e;
 
 	l32_ctx_params_init(&cp);
 	cp.n_ctx = n_ctx > 0 ? n_ctx : l32_default_ctx(l32_model_hparams(m));
@@ -99,7 +100,9 @@ l32_program_engine(struct l32_model *m, int32_t n_ctx, int32_t n_seq, int thread
 	/* Past the default window the cache is kept in f16: half the memory,
 	 * so the 3B model's whole 131072 positions fit. */
 	cp.kv_f16 = kv_f16 || cp.n_ctx > L32_KV_F32_MAX_CTX;
-	return l32_engine_new(m, &cp, err);
+	if ((e = l32_engine_new(m, &cp, err)) != NULL)
+		l32_engine_set_stop(e, l32_filter_stopping);  /* SIGINT stops a long request too */
+	return e;
 }
 
 int
