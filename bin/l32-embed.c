@@ -54,8 +54,8 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: %s [-hrTV] [-b batch] [-c ctx] [-m model] [-t threads] [--dimensions n]\n"
-	    "       [--encoding-format float|base64] [--kv-f16] [--max-line bytes]\n"
+	    "usage: %s [-hrTV] [-b batch] [-c ctx] [-m model] [-t threads] [--check-weights]\n"
+	    "       [--dimensions n] [--encoding-format float|base64] [--kv-f16] [--max-line bytes]\n"
 	    "       [--no-normalize] [--pooling mean|last] [--progress] [--truncate] [file ...]\n",
 	    getprogname());
 	exit(L32_EXIT_USAGE);
@@ -241,6 +241,7 @@ static int
 finish_done(struct embed *e)
 {
 	struct request **pp = &e->held, *r;
+	struct l32_err err;
 	json_t *resp;
 	size_t i;
 	int rc = 0;
@@ -253,9 +254,13 @@ finish_done(struct embed *e)
 			continue;
 		}
 		*pp = r->next;
-		if ((resp = response(e, r)) == NULL) {
-			struct l32_err err;
-
+		l32_err_clear(&err);
+		for (i = 0; i < r->n && l32_embedder_error(e->em, r->done[i], &err) == 0; i++)
+			;
+		if (i < r->n) {  /* the model computed NaN for an input */
+			snprintf(err.param, sizeof(err.param), r->n > 1 ? "input[%zu]" : "input", i);
+			l32_ticket_fail(r->ticket, &err);
+		} else if ((resp = response(e, r)) == NULL) {
 			l32_err_set(&err, L32_ERR_NOMEM, "out of memory");
 			l32_ticket_fail(r->ticket, &err);
 		} else {
@@ -348,6 +353,7 @@ main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{ "batch", required_argument, NULL, 'b' },
+		{ "check-weights", no_argument, NULL, L32_OPT_CHECK_WEIGHTS },
 		{ "ctx", required_argument, NULL, 'c' },
 		{ "dimensions", required_argument, NULL, 'D' },
 		{ "encoding-format", required_argument, NULL, 'E' },
@@ -367,7 +373,7 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const urls[] = { "/v1/embeddings", "/embeddings", NULL };
-	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step };
+	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step, 0 };
 	struct l32_common c;
 	struct l32_ctx_params cp;
 	struct embed e;
@@ -416,6 +422,8 @@ main(int argc, char *argv[])
 
 	l32_err_clear(&err);
 	if ((e.model = l32_program_model(c.model, &e.model_name, &err)) == NULL)
+		errx(L32_EXIT_FATAL, "%s", err.msg);
+	if (c.check_weights && l32_model_check_weights(e.model, &err) == -1)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
 	e.tok = l32_model_tokenizer(e.model);
 	e.dim = l32_model_hparams(e.model)->dim;

@@ -52,7 +52,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: %s [-hrTV] [-b batch] [-c ctx] [-m model] [-s system] [-t threads]\n"
-	    "       [--chat-format hf|meta] [--date date] [--kv-f16] [--max-line bytes]\n"
+	    "       [--chat-format hf|meta] [--check-weights] [--date date] [--kv-f16] [--max-line bytes]\n"
 	    "       [--max-tokens n] [--progress] [--seed n] [--sse] [--temperature t] [file ...]\n",
 	    getprogname());
 	exit(L32_EXIT_USAGE);
@@ -379,7 +379,8 @@ prepare(struct generate *g, struct request *r, struct l32_filter *f, struct l32_
 	r->chat = m != NULL;
 	if (m == NULL && p == NULL)
 		return l32_err_param(err, L32_ERR_INVALID, "messages", "a request needs messages (or prompt)");
-	if ((r->chat ? chat_prompt(g, r, err) : text_prompt(g, r, err)) == -1)
+	if ((r->chat ? chat_prompt(g, r, err) : text_prompt(g, r, err)) == -1 ||
+	    l32_engine_check_prompt(g->engine, r->prompt.n, r->chat ? "messages" : "prompt", err) == -1)
 		return -1;
 	snprintf(r->id, sizeof(r->id), "%s-%016llx", r->chat ? "chatcmpl" : "cmpl",
 	    (unsigned long long)l32_filter_request_hash(f));
@@ -497,6 +498,7 @@ main(int argc, char *argv[])
 	static const struct option longopts[] = {
 		{ "batch", required_argument, NULL, 'b' },
 		{ "chat-format", required_argument, NULL, L32_OPT_CHAT_FORMAT },
+		{ "check-weights", no_argument, NULL, L32_OPT_CHECK_WEIGHTS },
 		{ "ctx", required_argument, NULL, 'c' },
 		{ "date", required_argument, NULL, L32_OPT_DATE },
 		{ "help", no_argument, NULL, 'h' },
@@ -517,7 +519,7 @@ main(int argc, char *argv[])
 	};
 	static const char *const urls[] = { "/v1/chat/completions", "/v1/completions",
 	    "/chat/completions", "/completions", NULL };
-	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step };
+	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step, 0 };
 	struct l32_common c;
 	struct generate g;
 	struct l32_err err;
@@ -545,6 +547,8 @@ main(int argc, char *argv[])
 		errx(L32_EXIT_USAGE, "--date: %s", err.msg);
 
 	if ((g.model = l32_program_model(c.model, &g.model_name, &err)) == NULL)
+		errx(L32_EXIT_FATAL, "%s", err.msg);
+	if (c.check_weights && l32_model_check_weights(g.model, &err) == -1)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
 	g.tok = l32_model_tokenizer(g.model);
 	l32_common_gen_defaults(&c, g.model, &g.defaults);

@@ -49,9 +49,9 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: %s [-hrTV] [-b batch] [-c ctx] [-m model] [-t threads]\n"
-	    "       [--chat-format hf|meta] [--date date] [--instructions text] [--kv-f16]\n"
-	    "       [--language language] [--max-line bytes] [--max-tokens n] [--progress]\n"
-	    "       [--seed n] [--show-prompt] [--task task] [--temperature t] [file ...]\n",
+	    "       [--chat-format hf|meta] [--check-weights] [--date date] [--instructions text]\n"
+	    "       [--kv-f16] [--language language] [--max-line bytes] [--max-tokens n]\n"
+	    "       [--progress] [--seed n] [--show-prompt] [--task task] [--temperature t] [file ...]\n",
 	    getprogname());
 	exit(L32_EXIT_USAGE);
 }
@@ -137,7 +137,7 @@ prepare(struct rewrite *w, struct request *r, struct l32_err *err)
 		return l32_err_param(err, L32_ERR_INVALID, "n", "n is %d; this process writes at most "
 		    "%d rewrites of a request at once (-b)", r->n_choices, l32_engine_n_seq(w->p.engine));
 	r->g.p.n = r->n_choices;
-	if (r->g.p.max_tokens == INT32_MAX)
+	if (!r->g.p.has_max_tokens)
 		r->g.p.max_tokens = default_max_tokens(w, r);
 	if ((r->messages = l32_rewrite_messages(&r->rq, r->input, r->input_len, err)) == NULL)
 		return -1;
@@ -146,7 +146,10 @@ prepare(struct rewrite *w, struct request *r, struct l32_err *err)
 	o.date_string = w->p.date;
 	if (l32_chat_opts_from_request(r->body, &o, err) == -1)
 		return -1;
-	return l32_chat_render(w->p.tok, r->messages, NULL, &o, &r->text, &r->prompt, err);
+	if (l32_chat_render(w->p.tok, r->messages, NULL, &o, &r->text, &r->prompt, err) == -1)
+		return -1;
+	/* --show-prompt shows a prompt whatever its length */
+	return w->show_prompt ? 0 : l32_engine_check_prompt(w->p.engine, r->prompt.n, "input", err);
 }
 
 /* -------------------------------------------------------------- responses */
@@ -280,22 +283,26 @@ from_text(void *arg, const char *line, size_t len, struct l32_err *err)
 	return json_pack("{s:s%}", "input", line, len);
 }
 
-/* --raw: the rewrites separated by tabs (or the prompt). */
+/* --raw: the rewrites, each escaped, separated by tabs (or the prompt):
+ * a tab inside a rewrite is written \t, so the separators stay apart. */
 static const char *
 raw_text(void *arg, json_t *resp, size_t *len)
 {
 	static struct l32_buf b;
 	json_t *v;
 	size_t i;
+	int rc = 0;
 
 	l32_buf_reset(&b);
 	if ((v = json_object_get(resp, "prompt")) != NULL)
-		l32_buf_append(&b, json_string_value(v), json_string_length(v));
+		rc |= l32_raw_escape(&b, json_string_value(v), json_string_length(v));
 	json_array_foreach(json_object_get(resp, "rewrites"), i, v) {
 		if (i > 0)
-			l32_buf_puts(&b, "\t");
-		l32_buf_append(&b, json_string_value(v), json_string_length(v));
+			rc |= l32_buf_puts(&b, "\t");
+		rc |= l32_raw_escape(&b, json_string_value(v), json_string_length(v));
 	}
+	if (rc != 0)
+		return NULL;
 	*len = b.len;
 	return b.data ? b.data : "";
 }
@@ -313,7 +320,7 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const urls[] = { "/v1/rewrite", "/rewrite", NULL };
-	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step };
+	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step, 1 };
 	struct rewrite w;
 	struct l32_err err;
 	char names[160];
@@ -325,8 +332,16 @@ main(int argc, char *argv[])
 		usage();
 	while ((ch = l32_program_getopt(&w.p, argc, argv)) != -1) {
 		switch (ch) {
-		case 'G': w.language = optarg; break;
-		case 'I': w.instructions = optarg; break;
+		case 'G':
+			if (l32_opt_text("--language", optarg) == -1)
+				usage();
+			w.language = optarg;
+			break;
+		case 'I':
+			if (l32_opt_text("--instructions", optarg) == -1)
+				usage();
+			w.instructions = optarg;
+			break;
 		case 'k':
 			if (l32_rewrite_task_find(optarg) == NULL) {
 				task_names(names, sizeof(names));

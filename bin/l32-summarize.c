@@ -30,9 +30,9 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: %s [-fhrTV] [-b batch] [-c ctx] [-m model] [-t threads] [--chat-format hf|meta]\n"
-	    "       [--date date] [--focus text] [--format paragraph|bullets|tldr] [--kv-f16]\n"
-	    "       [--language language] [--max-line bytes] [--max-tokens n] [--max-words n]\n"
-	    "       [--progress] [--seed n] [--temperature t] [file ...]\n",
+	    "       [--check-weights] [--date date] [--focus text] [--format paragraph|bullets|tldr]\n"
+	    "       [--kv-f16] [--language language] [--max-line bytes] [--max-tokens n]\n"
+	    "       [--max-words n] [--progress] [--seed n] [--temperature t] [file ...]\n",
 	    getprogname());
 	exit(L32_EXIT_USAGE);
 }
@@ -130,7 +130,7 @@ handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err)
 		g.p.seed = ((uint64_t)arc4random() << 32) | arc4random();
 	o.gen = &g.p;
 	o.chat = &chat;
-	o.max_tokens = g.p.max_tokens == INT32_MAX ? 0 : g.p.max_tokens;
+	o.max_tokens = g.p.has_max_tokens ? g.p.max_tokens : 0;
 	o.on_call = on_call;
 	o.arg = s;
 	if (l32_summarize(s->p.engine, s->p.tok, input, len, &o, &sum, err) == -1)
@@ -176,7 +176,8 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const urls[] = { "/v1/summarize", "/summarize", NULL };
-	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, NULL };
+	static char *stdin_name[] = { "<stdin>" };
+	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, NULL, 0 };
 	struct summarize s;
 	struct l32_err err;
 	long long v;
@@ -189,8 +190,16 @@ main(int argc, char *argv[])
 	while ((ch = l32_program_getopt(&s.p, argc, argv)) != -1) {
 		switch (ch) {
 		case 'f': whole = 1; break;
-		case 'G': s.req.language = optarg; break;
-		case 'O': s.req.focus = optarg; break;
+		case 'G':
+			if (l32_opt_text("--language", optarg) == -1)
+				usage();
+			s.req.language = optarg;
+			break;
+		case 'O':
+			if (l32_opt_text("--focus", optarg) == -1)
+				usage();
+			s.req.focus = optarg;
+			break;
 		case 'R':
 			if (l32_summary_format_parse(optarg, &s.req.format) == -1) {
 				warnx("--format %s: expected paragraph, bullets or tldr", optarg);
@@ -218,6 +227,10 @@ main(int argc, char *argv[])
 		errx(status, "%s", err.msg);
 	if (whole && l32_docs_feed(argv, argc, &err) == -1)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
+	if (whole) {  /* messages name the file, not a line of the feed */
+		s.p.opt.fo.doc_names = argc > 0 ? argv : stdin_name;
+		s.p.opt.fo.n_doc_names = argc > 0 ? argc : 1;
+	}
 	status = l32_filter_run(&ops, &s, &s.p.opt.fo, whole ? NULL : argv, whole ? 0 : argc);
 	if (whole && l32_docs_wait(&err) == -1) {
 		warnx("%s", err.msg);

@@ -281,7 +281,7 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const urls[] = { "/v1/tokenize", "/tokenize", NULL };
-	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, NULL };
+	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, NULL, 0 };
 	struct l32_program p;
 	struct tokenize t;
 	struct l32_err err;

@@ -10,25 +10,25 @@ _l32_options()
 	case $1 in
 	l32-embed)
 		echo "-b= --batch= -c= --ctx= --dimensions= --encoding-format= -h --help"
-		echo "--kv-f16 --max-line= -m= --model= --no-normalize --normalize"
+		echo "--check-weights --kv-f16 --max-line= -m= --model= --no-normalize --normalize"
 		echo "--pooling= --progress -r --raw -T --text -t= --threads="
 		echo "--truncate -V --version"
 		;;
 	l32-generate)
-		echo "-b= --batch= -c= --ctx= --chat-format= --date= -h --help --kv-f16"
+		echo "-b= --batch= -c= --ctx= --chat-format= --date= -h --help --check-weights --kv-f16"
 		echo "--max-line= --max-tokens= -m= --model= --progress -r --raw"
 		echo "--seed= --sse -s= --system= --temperature= -T --text"
 		echo "-t= --threads= -V --version"
 		;;
 	l32-rewrite)
 		echo "-b= --batch= -c= --ctx= --chat-format= --date= -h --help"
-		echo "--instructions= --kv-f16 --language= --max-line= --max-tokens="
+		echo "--instructions= --check-weights --kv-f16 --language= --max-line= --max-tokens="
 		echo "-m= --model= --progress -r --raw --seed= --show-prompt --task="
 		echo "--temperature= -T --text -t= --threads= -V --version"
 		;;
 	l32-summarize)
 		echo "-b= --batch= -c= --ctx= --chat-format= --date= -f --file --focus= --format="
-		echo "-h --help --kv-f16 --language= --max-line= --max-tokens="
+		echo "-h --help --check-weights --kv-f16 --language= --max-line= --max-tokens="
 		echo "--max-words= -m= --model= --progress -r --raw --seed="
 		echo "--temperature= -T --text -t= --threads= -V --version"
 		;;

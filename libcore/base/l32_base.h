@@ -25,6 +25,8 @@ enum l32_err_kind {
 	L32_ERR_NOMEM,       /* allocation failed or a limit was hit */
 	L32_ERR_INVALID,     /* a bad argument or request value */
 	L32_ERR_CONTEXT,     /* a sequence does not fit the context window */
+	L32_ERR_MODEL,       /* the model computed NaN or infinity (damaged weights) */
+	L32_ERR_STOPPED,     /* work stopped on request (SIGINT, SIGTERM): no answer */
 };
 
 struct l32_err {

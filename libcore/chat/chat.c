@@ -399,21 +399,51 @@ put_tools(struct hf_out *h, const json_t *tools, const char *intro)
 	}
 }
 
+/* A tool is a function with a name, as OpenAI's API takes it:
+ * {"type": "function", "function": {"name", "description"?, "parameters"?}};
+ * anything else would be pasted into the prompt as it is. */
+static int
+check_tool(const json_t *t, size_t i, struct l32_err *err)
+{
+	const json_t *type = json_object_get(t, "type"), *f = json_object_get(t, "function"), *v;
+	char param[96];
+
+	snprintf(param, sizeof(param), "tools[%zu]", i);
+	if (!json_is_object(t))
+		return bad(err, L32_ERR_INVALID, param, "expected an object, got %s", type_name(t));
+	snprintf(param, sizeof(param), "tools[%zu].type", i);
+	if (!json_is_string(type) || strcmp(json_string_value(type), "function") != 0)
+		return bad(err, L32_ERR_INVALID, param, "expected \"function\", got %s%.40s%s",
+		    json_is_string(type) ? "\"" : type_name(type),
+		    json_is_string(type) ? json_string_value(type) : "", json_is_string(type) ? "\"" : "");
+	snprintf(param, sizeof(param), "tools[%zu].function", i);
+	if (!json_is_object(f))
+		return bad(err, L32_ERR_INVALID, param, "expected an object, got %s", type_name(f));
+	snprintf(param, sizeof(param), "tools[%zu].function.name", i);
+	v = json_object_get(f, "name");
+	if (!json_is_string(v) || json_string_length(v) == 0)
+		return bad(err, L32_ERR_INVALID, param, "expected a non-empty string, got %s",
+		    json_is_string(v) ? "an empty string" : type_name(v));
+	snprintf(param, sizeof(param), "tools[%zu].function.description", i);
+	if ((v = json_object_get(f, "description")) != NULL && !json_is_string(v) && !json_is_null(v))
+		return bad(err, L32_ERR_INVALID, param, "expected a string, got %s", type_name(v));
+	snprintf(param, sizeof(param), "tools[%zu].function.parameters", i);
+	if ((v = json_object_get(f, "parameters")) != NULL && !json_is_object(v) && !json_is_null(v))
+		return bad(err, L32_ERR_INVALID, param, "expected an object, got %s", type_name(v));
+	return 0;
+}
+
 static int
 check_tools(const json_t *tools, struct l32_err *err)
 {
-	char param[64];
 	size_t i;
 
 	if (!json_is_array(tools))
 		return bad(err, L32_ERR_INVALID, "tools", "expected an array of tool objects, got %s",
 		    type_name(tools));
-	for (i = 0; i < json_array_size(tools); i++) {
-		snprintf(param, sizeof(param), "tools[%zu]", i);
-		if (!json_is_object(json_array_get(tools, i)))
-			return bad(err, L32_ERR_INVALID, param, "expected an object, got %s",
-			    type_name(json_array_get(tools, i)));
-	}
+	for (i = 0; i < json_array_size(tools); i++)
+		if (check_tool(json_array_get(tools, i), i, err) == -1)
+			return -1;
 	return 0;
 }
 
@@ -456,8 +486,6 @@ render_hf(const struct chat_dialog *d, const json_t *tools, const struct l32_cha
 	size_t i = 0, j;
 	char param[64];
 
-	if (tools != NULL && check_tools(tools, err) == -1)
-		return -1;
 	for (j = 0; j < d->n; j++) {
 		snprintf(param, sizeof(param), "messages[%zu].tool_calls", j);
 		if (d->msgs[j].ncalls > 1)
@@ -521,6 +549,9 @@ l32_chat_render(const struct l32_tokenizer *tok, const json_t *messages,
 		return l32_err_set(err, L32_ERR_INVALID, "chat: token ids asked for without a tokenizer");
 	if (json_is_null(tools))
 		tools = NULL;
+	/* checked in every format, though Meta's writes no tool list */
+	if (tools != NULL && check_tools(tools, err) == -1)
+		return -1;
 	if (chat_dialog_read(messages, &d, err) == -1)
 		return -1;
 	switch (o->format) {

@@ -66,6 +66,7 @@ ctx_layout(struct l32_ctx *c, char *base)
 	TAKE(decode_q, nb);
 	TAKE(logit_row, nb);
 	TAKE(embd_row, nb);
+	TAKE(fault, nb);
 #undef TAKE
 	return off;
 }

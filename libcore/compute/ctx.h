@@ -63,6 +63,8 @@ struct l32_ctx {
 	int32_t *decode_q;    /* (n_batch) slots whose attention runs query by query */
 	int32_t *logit_row;   /* (n_batch) row in logits, or -1 */
 	int32_t *embd_row;    /* (n_batch) row in xo, or -1 */
+	int32_t *fault;       /* (n_batch) where the token's activations first went
+	                       * non-finite (l32_ctx_fault), 0 while finite */
 	int32_t n_last;       /* tokens of the last decoded batch */
 };
 

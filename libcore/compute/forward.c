@@ -17,6 +17,7 @@
  */
 #include <math.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "compute/ctx.h"
@@ -24,10 +25,74 @@
 
 /* ---------------------------------------------------------- building blocks */
 
-/* out = x / sqrt(mean(x²) + eps) * w, for n rows of dim values */
+/* Fault codes in the order of the pass: the embedding, each layer's
+ * attention and feed-forward blocks, the output norm, the output
+ * projection. */
+#define FAULT_EMBD 1
+#define FAULT_ATTN(l) (2 + 2 * (l))
+#define FAULT_FFN(l) (3 + 2 * (l))
+#define FAULT_OUTPUT_NORM(c) (2 + 2 * (c)->m->hp.n_layers)
+#define FAULT_OUTPUT(c) (3 + 2 * (c)->m->hp.n_layers)
+
+int32_t
+l32_ctx_fault(const struct l32_ctx *c, int32_t i)
+{
+	if (i < 0 || i >= c->n_last)
+		return 0;
+	return c->fault[i];
+}
+
+void
+l32_ctx_fault_name(const struct l32_ctx *c, int32_t code, char *buf, size_t size)
+{
+	if (code == FAULT_EMBD)
+		snprintf(buf, size, "the token embedding");
+	else if (code == FAULT_OUTPUT_NORM(c))
+		snprintf(buf, size, "the output norm");
+	else if (code == FAULT_OUTPUT(c))
+		snprintf(buf, size, "the output projection");
+	else if (code >= 2 && code < FAULT_OUTPUT_NORM(c))
+		snprintf(buf, size, "layer %d (%s)", (code - 2) / 2,
+		    code % 2 == 0 ? "attention" : "feed-forward");
+	else
+		snprintf(buf, size, "an unknown place");
+}
+
+int
+l32_err_nonfinite(struct l32_err *err, const struct l32_ctx *c, int32_t code)
+{
+	char where[64];
+
+	l32_ctx_fault_name(c, code, where, sizeof(where));
+	l32_err_set(err, L32_ERR_MODEL, "the model produced non-finite values (NaN or "
+	    "infinity) in %s; its weights may be damaged", where);
+	err->code = "model_error";
+	return -1;
+}
+
+/* 1 when none of v[0..n) is NaN or infinite: the exponent bits are not all
+ * ones (bit tests vectorize; isfinite in a loop need not). */
+static int
+all_finite(const float *v, size_t n)
+{
+	uint32_t bad = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u;
+
+		memcpy(&u, v + i, sizeof(u));
+		bad |= (u & 0x7f800000u) == 0x7f800000u;
+	}
+	return bad == 0;
+}
+
+/* out = x / sqrt(mean(x²) + eps) * w, for n rows of dim values.  A row
+ * whose sum of squares is not finite holds NaN or infinity: fault[t]
+ * records code there, unless an earlier stage already went wrong (the
+ * check costs nothing, the sum is needed anyway). */
 static void
 rmsnorm(float *out, const float *x, const float *w, int64_t n, int32_t dim,
-    float eps)
+    float eps, int32_t *fault, int32_t code)
 {
 	for (int64_t t = 0; t < n; t++, out += dim, x += dim) {
 		double ss = 0.0;
@@ -35,6 +100,8 @@ rmsnorm(float *out, const float *x, const float *w, int64_t n, int32_t dim,
 
 		for (int32_t i = 0; i < dim; i++)
 			ss += (double)x[i] * x[i];
+		if (!isfinite(ss) && fault[t] == 0)
+			fault[t] = code;
 		scale = 1.0f / sqrtf((float)(ss / dim) + eps);
 		for (int32_t i = 0; i < dim; i++)
 			out[i] = (x[i] * scale) * w[i];
@@ -95,7 +162,9 @@ attention_block(struct l32_ctx *c, const struct l32_batch *b, int32_t layer,
 	int32_t n = b->n, half = c->head_dim / 2;
 	int halves = c->m->w.rope_halves;
 
-	rmsnorm(c->xn, c->x, L->attn_norm, n, c->dim, c->m->hp.norm_eps);
+	/* x is what layer - 1 (or the embedding) made of the tokens */
+	rmsnorm(c->xn, c->x, L->attn_norm, n, c->dim, c->m->hp.norm_eps, c->fault,
+	    layer == 0 ? FAULT_EMBD : FAULT_FFN(layer - 1));
 	/* q (n, q_dim), k and v (n, kv_dim) */
 	if (l32_matmul(&L->wq, c->xn, n, c->q, &c->mm, err) < 0 ||
 	    l32_matmul(&L->wk, c->xn, n, c->k, &c->mm, err) < 0 ||
@@ -156,7 +225,8 @@ ffn_block(struct l32_ctx *c, int32_t n, int32_t layer, struct l32_err *err)
 	size_t nh = (size_t)n * c->ffn_dim;
 	struct gate_job gj = { c->h1, c->h3, nh, 0 };
 
-	rmsnorm(c->xn, c->x, L->ffn_norm, n, c->dim, c->m->hp.norm_eps);
+	rmsnorm(c->xn, c->x, L->ffn_norm, n, c->dim, c->m->hp.norm_eps, c->fault,
+	    FAULT_ATTN(layer));
 	/* h1, h3 (n, ffn_dim) */
 	if (l32_matmul(&L->w1, c->xn, n, c->h1, &c->mm, err) < 0 ||
 	    l32_matmul(&L->w3, c->xn, n, c->h3, &c->mm, err) < 0)
@@ -186,14 +256,23 @@ output_block(struct l32_ctx *c, const struct l32_batch *b, struct l32_err *err)
 			continue;
 		xo = c->xo + (size_t)no * c->dim;
 		rmsnorm(xo, c->x + (size_t)i * c->dim, w->output_norm, 1, c->dim,
-		    c->m->hp.norm_eps);
+		    c->m->hp.norm_eps, &c->fault[i], FAULT_FFN(c->m->hp.n_layers - 1));
+		if (c->fault[i] == 0 && !all_finite(xo, (size_t)c->dim))
+			c->fault[i] = FAULT_OUTPUT_NORM(c);
 		if (c->logit_row[i] >= 0)
 			memcpy(c->xn + (size_t)nl++ * c->dim, xo,
 			    (size_t)c->dim * sizeof(float));
 		no++;
 	}
 	/* logits (nl, vocab) = xn · Outputᵀ */
-	return l32_matmul(&w->output, c->xn, nl, c->logits, &c->mm, err);
+	if (l32_matmul(&w->output, c->xn, nl, c->logits, &c->mm, err) < 0)
+		return -1;
+	/* a damaged output row spoils only its own logit: every one is looked at */
+	for (int32_t i = 0; i < b->n; i++)
+		if (c->logit_row[i] >= 0 && c->fault[i] == 0 &&
+		    !all_finite(c->logits + (size_t)c->logit_row[i] * c->vocab, (size_t)c->vocab))
+			c->fault[i] = FAULT_OUTPUT(c);
+	return 0;
 }
 
 /* -------------------------------------------------------------------- decode */
@@ -207,6 +286,7 @@ l32_ctx_decode(struct l32_ctx *c, const struct l32_batch *b, struct l32_err *err
 	if (l32_batch_plan(c, b, &n_groups, &n_out, err) < 0)
 		return -1;
 	rope_tables(c, b);
+	memset(c->fault, 0, (size_t)b->n * sizeof(*c->fault));
 
 	/* x (n, dim) = embeddings of the tokens */
 	for (int32_t i = 0; i < b->n; i++)

@@ -47,6 +47,18 @@ int l32_ctx_decode(struct l32_ctx *c, const struct l32_batch *b, struct l32_err 
 /* Results of batch token i (which must have asked for them); NULL otherwise. */
 const float *l32_ctx_logits(const struct l32_ctx *c, int32_t i);
 const float *l32_ctx_embd(const struct l32_ctx *c, int32_t i);
+/* Non-finite activations (NaN, infinity: damaged weights) are looked for
+ * at every norm and in the logits, at no cost worth naming.  l32_ctx_fault
+ * gives, for batch token i of the last decode, the first place its
+ * activations went non-finite (a code in pass order: the smallest of several
+ * is the earliest), 0 when they stayed finite; its results are then not
+ * to be used. */
+int32_t l32_ctx_fault(const struct l32_ctx *c, int32_t i);
+/* The place of a fault code: "layer 3 (attention)", "the output norm". */
+void l32_ctx_fault_name(const struct l32_ctx *c, int32_t code, char *buf, size_t size);
+/* Sets err (L32_ERR_MODEL, code "model_error") for a request the fault
+ * spoiled, naming the place; returns -1. */
+int l32_err_nonfinite(struct l32_err *err, const struct l32_ctx *c, int32_t code);
 /* Forgets a sequence's cache, so the slot can take a new sequence. */
 void l32_ctx_seq_clear(struct l32_ctx *c, int32_t seq);
 /* Positions held for a sequence. */

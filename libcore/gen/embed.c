@@ -42,6 +42,9 @@ struct l32_embedder {
 	/* the inputs in the slots */
 	struct item *slot;        /* (n_slots) */
 	int32_t *slot_done;       /* (n_slots) tokens evaluated so far; -1 free */
+	int32_t *slot_fault;      /* (n_slots) earliest non-finite place among its
+	                           * tokens (l32_ctx_fault), 0 none */
+	unsigned char *slot_bad;  /* (n_slots) a token it pools went non-finite */
 	double *sum;              /* (n_slots, dim) mean pooling: running sums */
 	/* the pass being built */
 	int32_t *tok, *pos, *seq; /* (PASS) */
@@ -97,12 +100,15 @@ l32_embedder_new(struct l32_model *m, const struct l32_ctx_params *cp, struct l3
 	}
 	e->slot = calloc((size_t)e->n_slots, sizeof(*e->slot));
 	e->slot_done = calloc((size_t)e->n_slots, sizeof(int32_t));
+	e->slot_fault = calloc((size_t)e->n_slots, sizeof(int32_t));
+	e->slot_bad = calloc((size_t)e->n_slots, 1);
 	e->sum = calloc((size_t)e->n_slots * (size_t)e->dim, sizeof(double));
 	e->tok = calloc(pass, sizeof(int32_t));
 	e->pos = calloc(pass, sizeof(int32_t));
 	e->seq = calloc(pass, sizeof(int32_t));
 	e->out = calloc(pass, 1);
-	if (!e->slot || !e->slot_done || !e->sum || !e->tok || !e->pos || !e->seq || !e->out) {
+	if (!e->slot || !e->slot_done || !e->sum || !e->tok || !e->pos || !e->seq || !e->out ||
+	    !e->slot_fault || !e->slot_bad) {
 		l32_embedder_free(e);
 		l32_err_set(err, L32_ERR_NOMEM, "out of memory");
 		return NULL;
@@ -121,6 +127,8 @@ l32_embedder_free(struct l32_embedder *e)
 	free(e->queue);
 	free(e->slot);
 	free(e->slot_done);
+	free(e->slot_fault);
+	free(e->slot_bad);
 	free(e->sum);
 	free(e->tok);
 	free(e->pos);
@@ -259,6 +267,8 @@ fill_pass(struct l32_embedder *e)
 			break;
 		e->slot[s] = e->queue[e->head++];
 		e->slot_done[s] = 0;
+		e->slot_fault[s] = 0;
+		e->slot_bad[s] = 0;
 		l32_ctx_seq_clear(e->ctx, s);
 		memset(e->sum + (size_t)s * e->dim, 0, (size_t)e->dim * sizeof(double));
 		add_piece(e, s, &used);
@@ -284,19 +294,26 @@ pad_pass(struct l32_embedder *e, int32_t used)
 }
 
 /* Takes the hidden states of the pass into the sums (in position order)
- * or the outputs; finishes the inputs that are done. */
+ * or the outputs; finishes the inputs that are done.  An input whose
+ * pooled states went non-finite (NaN, infinity) is done with
+ * -(the earliest place of the fault among its tokens). */
 static void
 collect(struct l32_embedder *e, int32_t used)
 {
-	int32_t i, d, s;
+	int32_t i, d, s, code;
 
 	for (i = 0; i < used; i++) {
 		const float *h = l32_ctx_embd(e->ctx, i);
 		double *sum;
 
-		if (h == NULL)
-			continue;
 		s = e->seq[i];
+		if ((code = l32_ctx_fault(e->ctx, i)) != 0) {
+			if (e->slot_fault[s] == 0 || code < e->slot_fault[s])
+				e->slot_fault[s] = code;
+			e->slot_bad[s] |= h != NULL;
+		}
+		if (h == NULL || e->slot_bad[s])
+			continue;
 		if (e->slot[s].pool == L32_POOLING_LAST) {
 			memcpy(e->slot[s].out, h, (size_t)e->dim * sizeof(float));
 			continue;
@@ -315,7 +332,7 @@ collect(struct l32_embedder *e, int32_t used)
 		if (it->pool == L32_POOLING_MEAN)
 			for (d = 0; d < e->dim; d++)
 				it->out[d] = (float)(e->sum[(size_t)s * e->dim + d] / (double)it->in->n);
-		*it->done = 1;
+		*it->done = e->slot_bad[s] ? -e->slot_fault[s] : 1;
 		e->slot_done[s] = -1;
 		l32_ctx_seq_clear(e->ctx, s);
 	}
@@ -341,10 +358,19 @@ l32_embedder_step(struct l32_embedder *e, struct l32_err *err)
 }
 
 int
+l32_embedder_error(const struct l32_embedder *e, int done, struct l32_err *err)
+{
+	if (done >= 0)
+		return 0;
+	return l32_err_nonfinite(err, e->ctx, -done);
+}
+
+int
 l32_embed(struct l32_embedder *e, const struct l32_tokens *in, size_t n,
     enum l32_pooling pool, float *out, struct l32_err *err)
 {
 	int *done = calloc(n ? n : 1, sizeof(int));
+	size_t i;
 	int rc;
 
 	if (done == NULL)
@@ -352,6 +378,8 @@ l32_embed(struct l32_embedder *e, const struct l32_tokens *in, size_t n,
 	rc = l32_embedder_add(e, in, n, pool, out, done, err);
 	while (rc == 0 && l32_embedder_pending(e) > 0)
 		rc = l32_embedder_step(e, err);
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = l32_embedder_error(e, done[i], err);
 	free(done);
 	return rc;
 }

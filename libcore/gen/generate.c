@@ -28,6 +28,7 @@ struct l32_engine {
 	struct run **dest;               /* (n_batch) run each batch row belongs to */
 	unsigned char *slot_used;        /* (n_seq) sequence slots taken by a job */
 	struct l32_job *jobs;            /* jobs with choices still running */
+	int (*stop)(void);               /* non-zero: stop before the next pass */
 };
 
 /* One choice while it is being generated. */
@@ -43,6 +44,7 @@ struct run {
 	size_t match_from;         /* stop strings are matched after this byte */
 	size_t lp_streamed;        /* logprobs entries already streamed */
 	int32_t index;             /* choice index in its job */
+	struct l32_job *job;
 };
 
 /* One request: its choices, generated together with other jobs' choices. */
@@ -53,6 +55,8 @@ struct l32_job {
 	l32_gen_stream_fn stream;
 	void *stream_arg;
 	int done;
+	int failed;                /* ended by err (the model computed NaN) */
+	struct l32_err err;
 	struct l32_job *next;      /* in e->jobs */
 };
 
@@ -154,6 +158,21 @@ l32_engine_free(struct l32_engine *e)
 	free(e);
 }
 
+void
+l32_engine_set_stop(struct l32_engine *e, int (*stop)(void))
+{
+	e->stop = stop;
+}
+
+/* Fails with L32_ERR_STOPPED once the engine is asked to stop. */
+static int
+stopping(const struct l32_engine *e, struct l32_err *err)
+{
+	if (e->stop == NULL || !e->stop())
+		return 0;
+	return l32_err_set(err, L32_ERR_STOPPED, "stopped by a signal");
+}
+
 struct l32_ctx *
 l32_engine_ctx(struct l32_engine *e)
 {
@@ -172,20 +191,47 @@ l32_engine_n_seq(const struct l32_engine *e)
 	return e->cp.n_seq;
 }
 
+/* Ends a job whose logits the model spoiled with NaN or infinity, naming
+ * the earliest place among the batch tokens of the run's sequence (in a
+ * prompt, a damaged token may spoil the last one through attention).  The
+ * other jobs go on. */
+static void
+fail_job(struct l32_engine *e, struct run *r, int32_t n, int32_t code)
+{
+	struct l32_job *j = r->job;
+	int32_t i, k;
+
+	for (i = 0; i < n; i++)
+		if (e->b_seq[i] == r->seq && (k = l32_ctx_fault(e->ctx, i)) != 0 && k < code)
+			code = k;
+	if (j->failed)
+		return;
+	j->failed = 1;
+	j->done = 1;
+	l32_err_nonfinite(&j->err, e->ctx, code);
+	for (i = 0; i < j->p.n; i++)
+		j->runs[i].active = 0;
+}
+
 /* Runs the batch built in e->b_*; copies each asked-for row of logits to
- * its run. */
+ * its run, or fails the run's job when they are not finite. */
 static int
 run_batch(struct l32_engine *e, int32_t n, struct l32_err *err)
 {
 	struct run **dest = e->dest;
 	struct l32_batch b = { n, e->b_tok, e->b_pos, e->b_seq, e->b_out };
-	int32_t i;
+	int32_t i, code;
 
 	if (l32_ctx_decode(e->ctx, &b, err) == -1)
 		return -1;
-	for (i = 0; i < n; i++)
-		if (e->b_out[i] && dest[i] != NULL)
+	for (i = 0; i < n; i++) {
+		if (!e->b_out[i] || dest[i] == NULL)
+			continue;
+		if ((code = l32_ctx_fault(e->ctx, i)) != 0)
+			fail_job(e, dest[i], n, code);
+		else
 			memcpy(dest[i]->logits, l32_ctx_logits(e->ctx, i), (size_t)e->n_vocab * sizeof(float));
+	}
 	return 0;
 }
 
@@ -200,6 +246,8 @@ prefill(struct l32_engine *e, struct run *r, const int32_t *prompt, size_t n_pro
 
 	l32_ctx_seq_clear(e->ctx, r->seq);
 	while (done < n_prompt) {
+		if (stopping(e, err) == -1)  /* a long prompt takes many passes */
+			return -1;
 		n = (int32_t)(n_prompt - done < (size_t)e->cp.n_batch ? n_prompt - done : (size_t)e->cp.n_batch);
 		for (i = 0; i < n; i++) {
 			e->b_tok[i] = prompt[done + (size_t)i];
@@ -370,24 +418,32 @@ free_runs(struct run *runs, int32_t n)
 	free(runs);
 }
 
+int
+l32_engine_check_prompt(const struct l32_engine *e, size_t n_prompt, const char *param,
+    struct l32_err *err)
+{
+	if (n_prompt == 0)
+		return l32_err_param(err, L32_ERR_INVALID, param, "the prompt is empty");
+	if (n_prompt >= (size_t)e->cp.n_ctx) {
+		l32_err_param(err, L32_ERR_CONTEXT, param,
+		    "the prompt is %zu tokens; the context window is %d tokens and must also "
+		    "hold at least one completion token", n_prompt, e->cp.n_ctx);
+		err->code = "context_length_exceeded";
+		return -1;
+	}
+	return 0;
+}
+
 static int
 check_request(const struct l32_engine *e, size_t n_prompt, const struct l32_gen_params *p,
     struct l32_err *err)
 {
 	if (p->n < 1 || p->n > e->cp.n_seq)
 		return l32_err_param(err, L32_ERR_INVALID, "n",
-		    "n is %d; this process runs at most %d choices per request (--batch)",
+		    "n is %d; this engine runs at most %d sequences at once",
 		    p->n, e->cp.n_seq);
-	if (n_prompt == 0)
-		return l32_err_param(err, L32_ERR_INVALID, "messages", "the prompt is empty");
-	if (n_prompt >= (size_t)e->cp.n_ctx) {
-		l32_err_param(err, L32_ERR_CONTEXT, "messages",
-		    "the prompt is %zu tokens; the context window is %d tokens (-c) and must also "
-		    "hold at least one completion token", n_prompt, e->cp.n_ctx);
-		err->code = "context_length_exceeded";
-		return -1;
-	}
-	return 0;
+	/* the programs check first, naming their own field */
+	return l32_engine_check_prompt(e, n_prompt, "", err);
 }
 
 int32_t
@@ -422,6 +478,7 @@ new_runs(struct l32_job *j, struct l32_gen_choice *choices, struct l32_err *err)
 			slot++;
 		e->slot_used[slot] = 1;
 		r->seq = slot;
+		r->job = j;
 		r->c = &choices[i];
 		r->index = i;
 		r->active = 1;
@@ -465,6 +522,15 @@ l32_job_done(const struct l32_job *j)
 	return j->done;
 }
 
+int
+l32_job_error(const struct l32_job *j, struct l32_err *err)
+{
+	if (!j->failed)
+		return 0;
+	*err = j->err;
+	return -1;
+}
+
 /* Ends a choice that cannot go on. */
 static int
 end_choice(struct l32_job *j, struct run *r)
@@ -504,7 +570,8 @@ l32_job_start(struct l32_engine *e, const int32_t *prompt, size_t n_prompt,
 	/* Prompts are evaluated alone, never in a batch with other
 	 * sequences' decode steps (batch invariance). */
 	for (i = 0; i < p->n; i++)
-		if (prefill(e, &j->runs[i], prompt, n_prompt, err) == -1)
+		if (prefill(e, &j->runs[i], prompt, n_prompt, err) == -1 ||
+		    l32_job_error(j, err) == -1)
 			goto fail;
 	for (i = 0; i < p->n; i++)
 		if (p->max_tokens <= 0) {
@@ -551,6 +618,8 @@ l32_engine_step(struct l32_engine *e, struct l32_err *err)
 	struct l32_job *j;
 	int32_t i, n = 0, live;
 
+	if (stopping(e, err) == -1)
+		return -1;
 	for (j = e->jobs; j != NULL; j = j->next) {
 		if (j->done)
 			continue;
@@ -577,6 +646,8 @@ l32_generate(struct l32_engine *e, const int32_t *prompt, size_t n_prompt,
 		return -1;
 	while (!j->done && rc == 0)
 		rc = l32_engine_step(e, err);
+	if (rc == 0)
+		rc = l32_job_error(j, err);
 	l32_job_free(j);
 	return rc;
 }

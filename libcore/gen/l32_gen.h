@@ -70,7 +70,10 @@ const char *l32_finish_name(enum l32_finish f);
 
 /* What one request asks of the generation loop. */
 struct l32_gen_params {
-	int32_t max_tokens;           /* completion tokens at most */
+	int32_t max_tokens;           /* completion tokens at most (INT32_MAX when not set) */
+	int has_max_tokens;           /* set by the request or the command line; else
+	                               * only the context bounds a completion, and a
+	                               * program may choose its own length */
 	int32_t n;                    /* choices */
 	struct l32_sampling sampling;
 	uint64_t seed;
@@ -113,6 +116,19 @@ struct l32_ctx *l32_engine_ctx(struct l32_engine *e);
 int32_t l32_engine_n_ctx(const struct l32_engine *e);
 int32_t l32_engine_n_seq(const struct l32_engine *e);
 
+/* Fails when a prompt of n_prompt tokens is empty or leaves no room in
+ * the context for a completion token (context_length_exceeded), naming
+ * param, the request field the prompt came from ("messages", "prompt",
+ * "input"). */
+int l32_engine_check_prompt(const struct l32_engine *e, size_t n_prompt, const char *param,
+    struct l32_err *err);
+
+/* Makes the engine stop between two forward passes once stop() returns
+ * non-zero (a signal came): l32_engine_step, and a prompt's prefill in
+ * l32_job_start and l32_generate, then fail with L32_ERR_STOPPED.  NULL:
+ * never. */
+void l32_engine_set_stop(struct l32_engine *e, int (*stop)(void));
+
 /* Generates p->n completions of prompt; choices must hold p->n entries
  * (zeroed by the caller; free them with l32_gen_choice_free).  stream may
  * be NULL.  Runs the engine until this request is done (other jobs of the
@@ -137,6 +153,10 @@ struct l32_job *l32_job_start(struct l32_engine *e, const int32_t *prompt,
     l32_gen_stream_fn stream, void *stream_arg, struct l32_err *err);
 int l32_engine_step(struct l32_engine *e, struct l32_err *err);
 int l32_job_done(const struct l32_job *j);
+/* -1 with err set when the job ended in an error of its own (the model
+ * computed NaN or infinity for it: L32_ERR_MODEL) rather than with its
+ * answers; 0 otherwise.  Other jobs are not affected. */
+int l32_job_error(const struct l32_job *j, struct l32_err *err);
 /* Gives the job's sequence slots back (the choices stay the caller's). */
 void l32_job_free(struct l32_job *j);
 
@@ -169,9 +189,14 @@ long l32_embedder_passes(const struct l32_embedder *e);
 /* Queues n inputs (each 1..n_ctx ids; they must stay put until done), all
  * or none: the pooled final hidden states of input i (dim floats, not
  * normalized) go to out + i * dim, and done[i] becomes 1, during later
- * calls of l32_embedder_step. */
+ * calls of l32_embedder_step.  done[i] becomes negative instead when the
+ * model computed NaN or infinity for the input (l32_embedder_error says
+ * where); its out is not to be used. */
 int l32_embedder_add(struct l32_embedder *e, const struct l32_tokens *in, size_t n,
     enum l32_pooling pool, float *out, int *done, struct l32_err *err);
+/* -1 with err naming the place (L32_ERR_MODEL) when done, an entry of
+ * l32_embedder_add's done, is negative; 0 otherwise. */
+int l32_embedder_error(const struct l32_embedder *e, int done, struct l32_err *err);
 /* Inputs waiting or under way. */
 size_t l32_embedder_pending(const struct l32_embedder *e);
 /* One forward pass: the inputs under way, then waiting ones in the order

@@ -26,5 +26,9 @@ struct l32_tokenizer *l32_model_tokenizer(const struct l32_model *m);
 const char *l32_model_desc(const struct l32_model *m);
 /* Bytes of weights mapped. */
 uint64_t l32_model_weight_bytes(const struct l32_model *m);
+/* Reads every weight (each row widened to f32) and fails, naming the
+ * tensor, row and column, at the first NaN or infinity (L32_ERR_FORMAT).
+ * Reads the whole file: meant to be asked for, not done at every start. */
+int l32_model_check_weights(const struct l32_model *m, struct l32_err *err);
 
 #endif /* L32_MODEL_API_H */

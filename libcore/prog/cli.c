@@ -37,6 +37,8 @@ l32_chat_date(const char *arg, char *buf, size_t size, struct l32_err *err)
 
 	if (s == NULL && ((s = getenv("L32_DATE")) == NULL || *s == '\0'))
 		s = L32_DEFAULT_DATE;
+	if (l32_opt_text(NULL, s) == -1)
+		return l32_err_set(err, L32_ERR_INVALID, "the date is empty");
 	if (strcmp(s, "today") != 0) {
 		if (strlen(s) >= size)
 			return l32_err_set(err, L32_ERR_INVALID, "date \"%s\" is too long", s);
@@ -64,4 +66,18 @@ l32_opt_num(const char *opt, const char *s, long long lo, long long hi, long lon
 	}
 	*out = v;
 	return 0;
+}
+
+int
+l32_opt_text(const char *opt, const char *s)
+{
+	const char *p;
+
+	for (p = s; *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'; p++)
+		;
+	if (*p != '\0')
+		return 0;
+	if (opt != NULL)
+		warnx("%s: the text is empty", opt);
+	return -1;
 }

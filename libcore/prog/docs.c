@@ -85,6 +85,7 @@ send_file(const char *name, struct l32_err *err)
 	struct l32_buf raw = { 0 }, text = { 0 }, fname = { 0 };
 	json_t *line = NULL;
 	char *s = NULL;
+	size_t bom;
 	int fd, rc = -1;
 
 	if (strcmp(name, "-") == 0)
@@ -97,8 +98,10 @@ send_file(const char *name, struct l32_err *err)
 	}
 	if (read_whole(name, fd, &raw, err) == -1)
 		goto out;
+	/* a UTF-8 byte-order mark is not part of the text */
+	bom = raw.len >= 3 && memcmp(raw.data, "\xef\xbb\xbf", 3) == 0 ? 3 : 0;
 	/* JSON strings are UTF-8: ill-formed bytes become U+FFFD */
-	if (l32_utf8_sanitize(&text, raw.data ? raw.data : "", raw.len) == -1 ||
+	if (l32_utf8_sanitize(&text, raw.data ? raw.data + bom : "", raw.len - bom) == -1 ||
 	    l32_utf8_sanitize(&fname, name, strlen(name)) == -1 ||
 	    (line = json_pack("{s:s%, s:{s:s%}}", "input", text.data ? text.data : "", text.len,
 	    "metadata", "file", fname.data, fname.len)) == NULL ||
@@ -132,6 +135,10 @@ run(void *arg)
 	/* a reader that stops early makes write fail with EPIPE, not kill */
 	sigemptyset(&set);
 	sigaddset(&set, SIGPIPE);
+	/* SIGINT and SIGTERM go to the request loop's thread, whose reads
+	 * they interrupt */
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	for (i = 0; i < n; i++)
 		if (send_file(files[i], &feed.err) == -1) {

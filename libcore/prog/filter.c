@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "prog/l32_prog.h"
+#include "prog/linejson.h"
 #include "prog/linereader.h"
 
 /* Answers kept behind an unfinished request before the loop stops reading
@@ -29,6 +30,7 @@
 struct l32_ticket {
 	struct l32_filter *f;
 	const char *file;          /* input name (owned by the filter) */
+	const char *doc;           /* the whole file this line holds (opts->doc_names), or NULL */
 	long lineno;
 	json_t *req_id, *custom_id, *metadata;  /* echoed on every answer */
 	int batch;                 /* came in an OpenAI Batch line */
@@ -57,14 +59,28 @@ struct l32_filter {
 	int progress;
 	double t_start, t_last_progress;
 	struct l32_buf line;   /* output scratch */
+	struct l32_buf out;    /* a line being written */
 };
 
-static volatile sig_atomic_t stop_signal;
+/* SIGINT and SIGTERM: the first asks the work to stop at the next step
+ * (stop_signal); a second ends the program at once: right away, or, when
+ * it comes while a line is being written, as soon as that line is whole
+ * (at once all the same when the write is stuck on a reader that does not
+ * read). */
+static volatile sig_atomic_t stop_signal, writing, exit_pending;
 
 static void
 on_signal(int sig)
 {
-	stop_signal = sig;
+	if (stop_signal == 0) {
+		stop_signal = sig;
+		return;
+	}
+	if (writing && !exit_pending) {
+		exit_pending = 1;
+		return;
+	}
+	_exit(L32_EXIT_SIGNAL);
 }
 
 int
@@ -138,19 +154,51 @@ fnv1a(const void *p, size_t n)
 
 /* ----------------------------------------------------------------- output */
 
-/* Writes one finished JSON object as a line; the whole record or nothing
- * reaches the pipe before the flush, so a reader never sees half a line. */
+/* Writes s[0..n) to stdout whole: straight to the descriptor (no stdio
+ * buffer a signal could leave half written), carrying on after a signal
+ * interrupts the write.  -1 after a message when the write fails. */
+static int
+write_all(struct l32_filter *f, const char *s, size_t n)
+{
+	ssize_t w;
+
+	if (f->out_failed)
+		return -1;
+	writing = 1;
+	while (n > 0) {
+		if ((w = write(STDOUT_FILENO, s, n)) == -1) {
+			if (errno == EINTR && exit_pending)
+				_exit(L32_EXIT_SIGNAL);
+			if (errno == EINTR)
+				continue;
+			writing = 0;
+			warn("stdout: write error");
+			f->out_failed = 1;
+			return -1;
+		}
+		s += w;
+		n -= (size_t)w;
+	}
+	writing = 0;
+	if (exit_pending)  /* a second signal came while the line went out */
+		_exit(L32_EXIT_SIGNAL);
+	return 0;
+}
+
+/* Writes one finished JSON object as a line, in one write when it fits
+ * the scratch, so a reader never sees half a line. */
 static int
 write_line(struct l32_filter *f, const char *s, size_t n)
 {
-	if (f->out_failed)
-		return -1;
-	if (fwrite(s, 1, n, stdout) != n || putchar('\n') == EOF || fflush(stdout) == EOF) {
-		warn("stdout: write error");
-		f->out_failed = 1;
-		return -1;
+	if (s == f->line.data) {  /* the scratch itself: room for the newline */
+		if (l32_buf_append(&f->line, "\n", 1) == -1)
+			return write_all(f, s, n) == -1 ? -1 : write_all(f, "\n", 1);
+		return write_all(f, f->line.data, n + 1);
 	}
-	return 0;
+	l32_buf_reset(&f->out);
+	if (l32_buf_append(&f->out, s, n) == -1 || l32_buf_append(&f->out, "\n", 1) == -1)
+		return write_all(f, s, n) == -1 ? -1 : write_all(f, "\n", 1);
+	return write_all(f, f->out.data, f->out.len);
 }
 
 /* A ticket's output line: straight out at the head of the queue, kept
@@ -215,15 +263,14 @@ l32_filter_emit_done(struct l32_filter *f)
 	return l32_ticket_emit_done(f->cur);
 }
 
-/* --raw: text on one line; backslash, newline and carriage return escaped
- * as \\, \n and \r so every answer stays one line. */
-static int
-write_raw(struct l32_ticket *t, const char *s, size_t n)
+/* --raw: text on one line; backslash, newline, carriage return and tab
+ * escaped as \\, \n, \r and \t, so every answer stays one line and a tab
+ * can separate the parts of one (rewrites, embeddings). */
+int
+l32_raw_escape(struct l32_buf *out, const char *s, size_t n)
 {
-	struct l32_filter *f = t->f;
 	size_t i;
 
-	l32_buf_reset(&f->line);
 	for (i = 0; i < n; i++) {
 		const char *e = NULL;
 
@@ -231,10 +278,25 @@ write_raw(struct l32_ticket *t, const char *s, size_t n)
 		case '\\': e = "\\\\"; break;
 		case '\n': e = "\\n"; break;
 		case '\r': e = "\\r"; break;
+		case '\t': e = "\\t"; break;
 		}
-		if (e != NULL ? l32_buf_puts(&f->line, e) : l32_buf_append(&f->line, s + i, 1))
+		if (e != NULL ? l32_buf_puts(out, e) : l32_buf_append(out, s + i, 1))
 			return -1;
 	}
+	return 0;
+}
+
+static int
+write_raw(struct l32_ticket *t, const char *s, size_t n)
+{
+	struct l32_filter *f = t->f;
+
+	l32_buf_reset(&f->line);
+	if (f->ops->raw_escaped) {  /* the program escaped its parts */
+		if (l32_buf_append(&f->line, s, n) == -1)
+			return -1;
+	} else if (l32_raw_escape(&f->line, s, n) == -1)
+		return -1;
 	return ticket_line(t, f->line.data ? f->line.data : "", f->line.len);
 }
 
@@ -326,7 +388,8 @@ error_json(const struct l32_err *err)
 	if (l32_utf8_sanitize(&msg, err->msg, strnlen(err->msg, sizeof(err->msg))) == 0 &&
 	    l32_utf8_sanitize(&param, err->param, strnlen(err->param, sizeof(err->param))) == 0)
 		e = json_pack("{s:s%, s:s, s:o, s:s}", "message", msg.data ? msg.data : "", msg.len,
-		    "type", err->kind == L32_ERR_NOMEM ? "server_error" : "invalid_request_error",
+		    "type", err->kind == L32_ERR_NOMEM || err->kind == L32_ERR_MODEL ?
+		    "server_error" : "invalid_request_error",
 		    "param", param.len > 0 ? json_stringn(param.data, param.len) : json_null(),
 		    "code", default_code(err));
 	l32_buf_free(&msg);
@@ -344,7 +407,10 @@ emit_error(struct l32_ticket *t, const struct l32_err *err)
 	int rc;
 
 	f->n_err++;
-	warnx("%s:%ld: %s", t->file, t->lineno, err->msg);
+	if (t->doc != NULL)  /* a whole file is one request: its name says where */
+		warnx("%s: %s", t->doc, err->msg);
+	else
+		warnx("%s:%ld: %s", t->file, t->lineno, err->msg);
 	if (f->opts->raw)  /* keep one line per request */
 		return ticket_line(t, "", 0);
 	if ((e = error_json(err)) == NULL) {
@@ -416,11 +482,7 @@ flush_done(struct l32_filter *f)
 		t = f->head;
 		/* the new head's kept output goes out now */
 		if (t != NULL && t->pending.len > 0 && !f->out_failed) {
-			if (fwrite(t->pending.data, 1, t->pending.len, stdout) != t->pending.len ||
-			    fflush(stdout) == EOF) {
-				warn("stdout: write error");
-				f->out_failed = 1;
-			}
+			write_all(f, t->pending.data, t->pending.len);
 			f->pending_bytes -= t->pending.len;
 			l32_buf_reset(&t->pending);
 		}
@@ -436,6 +498,8 @@ ticket_new(struct l32_filter *f, long lineno, const char *s, size_t n)
 		return NULL;
 	t->f = f;
 	t->file = f->names[f->n_names - 1];
+	if (f->opts->doc_names != NULL && lineno >= 1 && lineno <= f->opts->n_doc_names)
+		t->doc = f->opts->doc_names[lineno - 1];
 	t->lineno = lineno;
 	t->hash = fnv1a(s, n < 65536 ? n : 65536);
 	if (f->tail != NULL)
@@ -466,8 +530,11 @@ l32_ticket_finish(struct l32_ticket *t)
 void
 l32_ticket_fail(struct l32_ticket *t, const struct l32_err *err)
 {
-	emit_error(t, err);
-	t->done = 1;
+	/* stopped by a signal: no line, and none after it (input order) */
+	if (err->kind != L32_ERR_STOPPED) {
+		emit_error(t, err);
+		t->done = 1;
+	}
 	t->f->n_held--;
 }
 
@@ -545,6 +612,42 @@ unwrap_batch(struct l32_ticket *t, json_t *obj, struct l32_err *err)
 	return json_incref(body);
 }
 
+/* The error of a line jansson refused.  A number too large for it in an
+ * otherwise valid line is a value out of range, on the member that holds
+ * it; anything else is invalid JSON.  Either way the id, custom_id and
+ * metadata that precede the fault come back on the error line. */
+static void
+refused_line(struct l32_ticket *t, const char *s, size_t n, const json_error_t *jerr,
+    struct l32_err *err)
+{
+	struct l32_line_salvage sv;
+	const char *param;
+
+	l32_line_salvage(s, n, &sv);
+	if (sv.id != NULL && !json_is_null(sv.id))
+		t->req_id = json_incref(sv.id);
+	if (sv.custom_id != NULL && !json_is_null(sv.custom_id))
+		t->custom_id = json_incref(sv.custom_id);
+	if (sv.metadata != NULL && !json_is_null(sv.metadata))
+		t->metadata = json_incref(sv.metadata);
+	/* an error line of a Batch line is a Batch output line */
+	t->batch = json_is_string(t->custom_id) && sv.has_body;
+	if (sv.valid && !sv.is_object) {
+		l32_err_set(err, L32_ERR_INVALID, "a request must be a JSON object");
+		err->code = "invalid_type";
+	} else if (sv.valid) {
+		param = sv.path;
+		if (t->batch && strncmp(param, "body.", 5) == 0)
+			param += 5;  /* a Batch body's fields are named as the request's */
+		l32_err_param(err, L32_ERR_INVALID, param,
+		    "%s is %s, which is out of range", param, sv.number);
+	} else {
+		l32_err_set(err, L32_ERR_INVALID, "invalid JSON at column %d: %s", jerr->column, jerr->text);
+		err->code = "invalid_json";
+	}
+	l32_line_salvage_free(&sv);
+}
+
 /* Turns one input line into a request body, or fails with err. */
 static json_t *
 parse_line(struct l32_ticket *t, const char *s, size_t n, struct l32_err *err)
@@ -572,10 +675,10 @@ parse_line(struct l32_ticket *t, const char *s, size_t n, struct l32_err *err)
 		}
 		return f->ops->from_text(f->arg, s, n, err);
 	}
-	obj = json_loadb(s, n, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
+	/* any JSON value: a scalar line is the wrong type, not broken JSON */
+	obj = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
 	if (obj == NULL) {
-		l32_err_set(err, L32_ERR_INVALID, "invalid JSON at column %d: %s", jerr.column, jerr.text);
-		err->code = "invalid_json";
+		refused_line(t, s, n, &jerr, err);
 		return NULL;
 	}
 	if (!json_is_object(obj)) {
@@ -632,6 +735,11 @@ answer_line(struct l32_filter *f, long lineno, const char *s, size_t n, int too_
 				t->held = 0;
 				f->n_held--;
 			}
+			if (err.kind == L32_ERR_STOPPED) {
+				/* unanswered: it holds back what comes after it */
+				f->cur = NULL;
+				return -1;
+			}
 			rc = emit_error(t, &err);
 		} else if (!t->held)
 			f->n_ok++;
@@ -651,7 +759,7 @@ step(struct l32_filter *f)
 
 	l32_err_clear(&err);
 	if (f->ops->step(f->arg, &err) == -1) {
-		if (!f->out_failed)
+		if (!f->out_failed && err.kind != L32_ERR_STOPPED)
 			warnx("%s", err.msg);
 		return -1;
 	}
@@ -753,6 +861,7 @@ l32_filter_run(const struct l32_filter_ops *ops, void *arg,
 		free(f.names[i]);
 	free(f.names);
 	l32_buf_free(&f.line);
+	l32_buf_free(&f.out);
 	if (status != 0)
 		return status;
 	if (stop_signal)

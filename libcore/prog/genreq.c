@@ -119,6 +119,15 @@ parse_logprobs(json_t *body, struct l32_genreq *g, struct l32_err *err)
 	return 0;
 }
 
+/* 1 when body holds key with a value other than null. */
+static int
+given(json_t *body, const char *key)
+{
+	json_t *v = json_object_get(body, key);
+
+	return v != NULL && !json_is_null(v);
+}
+
 static int
 parse_numbers(json_t *body, const struct l32_genreq_limits *lim, struct l32_genreq *g,
     struct l32_err *err)
@@ -153,6 +162,8 @@ parse_numbers(json_t *body, const struct l32_genreq_limits *lim, struct l32_genr
 	    l32_json_get_int(body, "max_completion_tokens", 1, INT32_MAX, &v, err) == -1)
 		return -1;
 	g->p.max_tokens = (int32_t)v;
+	if (given(body, "max_tokens") || given(body, "max_completion_tokens"))
+		g->p.has_max_tokens = 1;
 	if (json_object_get(body, "seed") != NULL && !json_is_null(json_object_get(body, "seed"))) {
 		if (l32_json_get_int(body, "seed", INT64_MIN, INT64_MAX, &v, err) == -1)
 			return -1;

@@ -118,7 +118,8 @@ static int
 finish_done(struct l32_jobq *q)
 {
 	struct entry **pp = &q->running, *x;
-	int rc = 0;
+	struct l32_err err;
+	int rc = 0, failed;
 
 	while ((x = *pp) != NULL) {
 		if (!l32_job_done(x->job)) {
@@ -126,9 +127,13 @@ finish_done(struct l32_jobq *q)
 			continue;
 		}
 		*pp = x->next;
+		l32_err_clear(&err);
+		failed = l32_job_error(x->job, &err) == -1;
 		l32_job_free(x->job);   /* slots back before the next start */
 		x->job = NULL;
-		if (q->answer(x->req, x->ticket) == -1)
+		if (failed)  /* its error line in place of the answer */
+			l32_ticket_fail(x->ticket, &err);
+		else if (q->answer(x->req, x->ticket) == -1)
 			rc = -1;
 		else
 			l32_ticket_finish(x->ticket);

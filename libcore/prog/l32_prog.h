@@ -20,7 +20,7 @@ enum {
 	L32_EXIT_SOME = 1,     /* some requests answered with an error */
 	L32_EXIT_USAGE = 2,    /* bad command line */
 	L32_EXIT_FATAL = 3,    /* no model, corrupt model, I/O error */
-	L32_EXIT_SIGNAL = 4,   /* stopped by SIGINT / SIGTERM after a whole record */
+	L32_EXIT_SIGNAL = 4,   /* stopped by SIGINT / SIGTERM; every line written is whole */
 };
 
 #define L32_DEFAULT_MAX_LINE (16u << 20) /* bytes per input line */
@@ -32,6 +32,10 @@ struct l32_filter_opts {
 	int progress;      /* 1 always, 0 never, -1 when stderr is a terminal */
 	int sse;           /* --sse: frame every record as "data: ...", blank line */
 	int max_inflight;  /* held requests running at once (ops->step); 0 = 1 */
+	/* whole-file input (l32_docs_feed): line N of stdin is the file
+	 * doc_names[N-1], which messages name instead of the line */
+	char *const *doc_names;
+	int n_doc_names;
 };
 
 struct l32_filter_ops {
@@ -50,7 +54,14 @@ struct l32_filter_ops {
 	 * request (called while input is not ready, or max_inflight requests
 	 * are held), and each is ended with l32_ticket_finish or _fail. */
 	int (*step)(void *arg, struct l32_err *err);
+	/* 1: raw_text returns the line as it goes out, its parts escaped with
+	 * l32_raw_escape and joined by tabs; 0: the filter escapes it whole. */
+	int raw_escaped;
 };
+
+/* Appends s[0..n) to out with backslash, newline, carriage return and tab
+ * written as \\, \n, \r and \t (the --raw rules). */
+int l32_raw_escape(struct l32_buf *out, const char *s, size_t n);
 
 /* A request being answered; answers leave in input order whatever order
  * requests finish in. */
@@ -91,7 +102,10 @@ void l32_filter_count_tokens(struct l32_filter *f, long n);
 uint64_t l32_filter_request_hash(const struct l32_filter *f);
 /* Seconds since the epoch for `created`: SOURCE_DATE_EPOCH when set. */
 long long l32_filter_created(void);
-/* 1 once SIGINT or SIGTERM arrived: finish the current record and stop. */
+/* 1 once SIGINT or SIGTERM arrived: stop at the next step.  A request
+ * whose work fails with L32_ERR_STOPPED (handle's err, l32_ticket_fail)
+ * gets no line, nor do the requests after it; a second signal ends the
+ * program at once (after the line being written, when it is not stuck). */
 int l32_filter_stopping(void);
 
 /* JSON helpers for request checking: each returns -1 with err naming the
@@ -118,6 +132,10 @@ int l32_chat_date(const char *arg, char *buf, size_t size, struct l32_err *err);
 /* Parses a numeric option (-t, -c, --max-line ...); -1 after a warning
  * naming the option when it is not a number in lo..hi. */
 int l32_opt_num(const char *opt, const char *s, long long lo, long long hi, long long *out);
+
+/* Checks a text option (--language, --focus): -1 after a warning naming
+ * opt (when not NULL) when s is empty or white space only. */
+int l32_opt_text(const char *opt, const char *s);
 
 /* Reads a request's chat_format, tool_prompt_format, add_generation_prompt
  * and chat_template_kwargs {date_string, tools_in_user_message} into o
@@ -220,6 +238,7 @@ enum {
 	L32_OPT_PROGRESS,           /* --progress */
 	L32_OPT_SEED,               /* --seed N */
 	L32_OPT_TEMPERATURE,        /* --temperature T */
+	L32_OPT_CHECK_WEIGHTS,      /* --check-weights */
 };
 
 struct l32_common {
@@ -228,6 +247,7 @@ struct l32_common {
 	long long threads;          /* 0: all cores */
 	long long batch;
 	int kv_f16;
+	int check_weights;          /* --check-weights: look at every weight at start-up */
 	enum l32_chat_format chat_format;
 	const char *date;           /* --date; NULL: $L32_DATE or the default */
 	double temperature;         /* < 0: the model's */

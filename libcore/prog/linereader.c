@@ -261,6 +261,12 @@ l32_linereader_next(struct l32_linereader *r, const char **line, size_t *len,
 	r->lineno++;
 	*line = r->buf + r->off;
 	*len = (size_t)(nl - (r->buf + r->off));
+	/* a UTF-8 byte-order mark before the first line is not part of it
+	 * (editors on Windows write one); jq skips it the same way */
+	if (r->lineno == 1 && !*too_long && *len >= 3 && memcmp(*line, "\xef\xbb\xbf", 3) == 0) {
+		*line += 3;
+		*len -= 3;
+	}
 	if (*len > r->max_line)
 		*too_long = 1;
 	if (*too_long)

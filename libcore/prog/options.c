@@ -56,6 +56,7 @@ l32_common_opt(struct l32_common *c, int ch, const char *arg)
 	case L32_OPT_TEXT: c->fo.text = 1; return 1;
 	case L32_OPT_PROGRESS: c->fo.progress = 1; return 1;
 	case L32_OPT_KV_F16: c->kv_f16 = 1; return 1;
+	case L32_OPT_CHECK_WEIGHTS: c->check_weights = 1; return 1;
 	case L32_OPT_DATE: c->date = arg; return 1;
 	case L32_OPT_CHAT_FORMAT: return chat_format(c, arg);
 	case L32_OPT_MAX_LINE:
@@ -64,7 +65,7 @@ l32_common_opt(struct l32_common *c, int ch, const char *arg)
 		c->fo.max_line = (size_t)v;
 		return 1;
 	case L32_OPT_MAX_TOKENS:
-		return l32_opt_num("--max-tokens", arg, 1, INT32_MAX - 1, &c->max_tokens) == -1 ? -1 : 1;
+		return l32_opt_num("--max-tokens", arg, 1, INT32_MAX, &c->max_tokens) == -1 ? -1 : 1;
 	case L32_OPT_SEED:
 		if (l32_opt_num("--seed", arg, INT64_MIN, INT64_MAX, &v) == -1)
 			return -1;
@@ -86,8 +87,10 @@ l32_common_gen_defaults(const struct l32_common *c, const struct l32_model *m,
 	l32_gen_params_from_model(p, m);  /* the command line wins over the model */
 	if (c->temperature >= 0)
 		p->sampling.temperature = (float)c->temperature;
-	if (c->max_tokens > 0)
+	if (c->max_tokens > 0) {
 		p->max_tokens = (int32_t)c->max_tokens;
+		p->has_max_tokens = 1;
+	}
 	if (c->has_seed)
 		p->seed = c->seed;
 }
@@ -110,6 +113,7 @@ static const struct shared_opt shared_opts[] = {
 	{ 0, "max-line", required_argument, L32_OPT_MAX_LINE, NULL },
 	{ 0, "progress", no_argument, L32_OPT_PROGRESS, NULL },
 	{ L32_TAKES_MODEL, "model", required_argument, L32_OPT_MODEL, "m:" },
+	{ L32_TAKES_MODEL, "check-weights", no_argument, L32_OPT_CHECK_WEIGHTS, NULL },
 	{ L32_TAKES_ENGINE, "batch", required_argument, L32_OPT_BATCH, "b:" },
 	{ L32_TAKES_ENGINE, "ctx", required_argument, L32_OPT_CTX, "c:" },
 	{ L32_TAKES_ENGINE, "threads", required_argument, L32_OPT_THREADS, "t:" },

@@ -105,9 +105,12 @@ l32_program_engine(struct l32_model *m, int32_t n_ctx, int32_t n_seq, int thread
     int kv_f16, struct l32_err *err)
 {
 	struct l32_ctx_params cp;
+	struct l32_engine *e;
 
 	ctx_params(m, n_ctx, n_seq, threads, kv_f16, &cp);
-	return l32_engine_new(m, &cp, err);
+	if ((e = l32_engine_new(m, &cp, err)) != NULL)
+		l32_engine_set_stop(e, l32_filter_stopping);  /* SIGINT stops a long request too */
+	return e;
 }
 
 int
@@ -194,11 +197,14 @@ l32_program_open(struct l32_program *p, struct l32_err *err)
 	if ((p->model = l32_program_model(p->opt.model, &p->model_name, err)) == NULL)
 		return L32_EXIT_FATAL;
 	p->tok = l32_model_tokenizer(p->model);
+	if (p->opt.check_weights && l32_model_check_weights(p->model, err) == -1)
+		return L32_EXIT_FATAL;
 	if (p->takes & L32_TAKES_GEN) {
 		l32_common_gen_defaults(&p->opt, p->model, &p->defaults);
 		l32_program_ctx_params(p, &cp);
 		if ((p->engine = l32_engine_new(p->model, &cp, err)) == NULL)
 			return L32_EXIT_FATAL;
+		l32_engine_set_stop(p->engine, l32_filter_stopping);  /* SIGINT stops a long request too */
 	}
 	l32_fingerprint(p->model, (int)p->opt.threads, p->fingerprint, sizeof(p->fingerprint));
 	return 0;

@@ -63,6 +63,9 @@ template_kwargs(json_t *body, struct l32_chat_opts *o, struct l32_err *err)
 		memcpy(err->param, param, sizeof(param));
 		return -1;
 	}
+	if (o->date_string != NULL && l32_opt_text(NULL, o->date_string) == -1)
+		return l32_err_param(err, L32_ERR_INVALID, "chat_template_kwargs.date_string",
+		    "chat_template_kwargs.date_string is empty");
 	return 0;
 }
 

@@ -149,6 +149,8 @@ call(struct summ *m, struct pending *p, const char *text, size_t len, struct l32
 	while (rc == 0 && !l32_job_done(p->job))
 		rc = l32_engine_step(m->e, m->err);
 	if (rc == 0)
+		rc = l32_job_error(p->job, m->err);
+	if (rc == 0)
 		rc = finish(m, p, out);
 	pending_free(p);
 	return rc;
@@ -193,7 +195,7 @@ plan_parts(struct summ *m, int32_t room)
 		m->part_room = PART_ROOM_MAX;
 	m->part_limit = m->n_ctx - o - m->part_room - MARGIN;
 	if (m->part_room < PART_ROOM_MIN) {
-		l32_err_set(m->err, L32_ERR_CONTEXT,
+		l32_err_param(m->err, L32_ERR_CONTEXT, "input",
 		    "the text does not fit the context window of %d tokens, which is too small "
 		    "to summarize it in parts (the prompts take %d tokens and the summary %d; -c)",
 		    m->n_ctx, o > o_final ? o : o_final, room);
@@ -218,6 +220,8 @@ run_round(struct summ *m, struct pending *p, size_t n, const char *text,
 		if (l32_engine_busy(m->e) && l32_engine_step(m->e, m->err) == -1)
 			return -1;
 		for (i = reported; i < next && l32_job_done(p[i].job); i++, reported++) {
+			if (l32_job_error(p[i].job, m->err) == -1)
+				return -1;
 			if (out->len > 0 && l32_buf_puts(out, "\n\n") == -1)
 				return l32_err_set(m->err, L32_ERR_NOMEM, "out of memory");
 			if (finish(m, &p[i], out) == -1)

@@ -136,6 +136,23 @@ l32_rewrite_task_find(const char *name)
 	return NULL;
 }
 
+/* A text a prompt pastes in must hold something: "Translate the user's
+ * text into ." is no prompt.  Fails naming param when s is empty or
+ * white space only. */
+static int
+check_text(const char *s, const char *param, struct l32_err *err)
+{
+	const char *p;
+
+	if (s == NULL)
+		return 0;
+	for (p = s; *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'; p++)
+		;
+	if (*p != '\0')
+		return 0;
+	return l32_err_param(err, L32_ERR_INVALID, param, "%s is empty", param);
+}
+
 int
 l32_rewrite_system(const struct l32_rewrite_req *r, struct l32_buf *out, struct l32_err *err)
 {
@@ -147,6 +164,9 @@ l32_rewrite_system(const struct l32_rewrite_req *r, struct l32_buf *out, struct 
 	size_t nv = sizeof(vars) / sizeof(vars[0]);
 	int rc;
 
+	if (check_text(r->language, "language", err) == -1 ||
+	    check_text(r->instructions, "instructions", err) == -1)
+		return -1;
 	if (r->task == NULL && r->instructions == NULL)
 		return l32_err_param(err, L32_ERR_INVALID, "task", "a request needs a task or instructions");
 	if (r->task != NULL && r->task->needs_language && r->language == NULL)
@@ -215,6 +235,9 @@ l32_summary_system(const struct l32_summary_req *r, enum l32_summary_stage stage
 		{ "focus", "" },
 	};
 
+	if (check_text(r->language, "language", err) == -1 ||
+	    check_text(r->focus, "focus", err) == -1)
+		return -1;
 	snprintf(max_words, sizeof(max_words), "%d", r->max_words);
 	/* the form of the answer matters only in the call that gives it */
 	if (final && r->max_words > 0)

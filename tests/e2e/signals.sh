@@ -5,6 +5,10 @@
 #   - SIGTERM or SIGINT in the middle of a stream (a streamed answer too)
 #     leaves only whole lines on stdout and exits with status 4;
 #   - a program waiting for input stops at once on SIGINT, exit status 4;
+#   - a long request (a long text to summarize, a long prompt, a long
+#     rewrite) stops at the next decode step, with no line, exit status 4;
+#   - blocked writing to a reader that does not read, the first signal
+#     keeps the line whole, a second ends the program at once;
 #   - no exit status is ever 255.
 #
 # Environment: L32_BIN (built programs), L32_SHARED (reference data).
@@ -169,6 +173,91 @@ for prog in tokenize embed generate rewrite summarize stream; do
 	fi
 	pids=""
 done
+
+# quick PID SIG: sends SIG to PID and waits at most 5 s for it to end;
+# leaves $rc ("hung" when it did not end).
+quick() {
+	kill -"$2" "$1"
+	i=0
+	while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		kill -KILL "$1" 2>/dev/null
+		wait "$1"
+		rc=hung
+		return
+	fi
+	wait "$1"
+	rc=$?
+}
+
+# A long request stops at the next decode step (a prefill chunk, a step of
+# a summary's parts), with no line for it: a long text to summarize in
+# parts, a long prompt's prefill, a long rewrite.
+awk 'BEGIN { srand(1); split("river model token city paper result method system mountain data budget station", w, " ");
+	printf "{\"input\":\""; for (i = 0; i < 30000; i++) printf "%s%s", w[1 + int(rand() * 12)], (i % 12 == 11 ? ". " : " ");
+	printf "\",\"seed\":1}\n" }' >"$T/long-summary"
+awk 'BEGIN { printf "{\"prompt\":\""; for (i = 0; i < 30000; i++) printf "word "; printf "\",\"max_tokens\":1}\n" }' >"$T/long-prompt"
+echo '{"input":"the fox","task":"formal","max_tokens":100000,"ignore_eos":true,"seed":1}' >"$T/long-rewrite"
+for c in "summarize -c 512:long-summary" "generate -c 32768:long-prompt" "rewrite -c 32768:long-rewrite"; do
+	prog=${c%% *}
+	opts=${c#* }
+	opts=${opts%:*}
+	for sig in INT TERM; do
+		# shellcheck disable=SC2086
+		"$L32_BIN/l32-$prog" -m "$MODEL" -t 1 $opts <"$T/${c#*:}" >"$T/out" 2>"$T/err" &
+		pid=$!
+		pids=$pid
+		sleep 1.5
+		quick $pid $sig
+		if [ "$rc" = 4 ] && [ ! -s "$T/out" ] && [ ! -s "$T/err" ]; then
+			ok "$prog $opts: SIG$sig stops a long request at once: exit 4, no line"
+		else
+			bad "$prog $opts: SIG$sig stops a long request at once" \
+			    "exit $rc, $(wc -l <"$T/out") lines; $(head -c 300 "$T/err")"
+		fi
+	done
+done
+
+# A reader that does not read: the program is blocked writing a line.  The
+# first signal keeps the line whole (the write goes on once the reader
+# reads, then the program stops); a second ends it at once.
+req=$(line tokenize)
+for second in no yes; do
+	rm -f "$T/fifo" "$T/out"
+	mkfifo "$T/fifo"
+	{ sleep 2; cat; } <"$T/fifo" >"$T/out" &
+	rpid=$!
+	yes "$req" | "$L32_BIN/l32-tokenize" --tokenizer "$TOKFILE" >"$T/fifo" 2>"$T/err" &
+	pid=$!
+	pids="$rpid $pid"
+	sleep 1
+	kill -INT $pid
+	sleep 0.3
+	if ! kill -0 $pid 2>/dev/null; then
+		wait $pid
+		bad "tokenize, blocked writing: the first SIGINT keeps the line whole" \
+		    "ended at once, exit $?: $(head -c 200 "$T/err")"
+		wait $rpid
+		continue
+	fi
+	if [ $second = yes ]; then
+		quick $pid TERM
+		what="a second signal ends it at once"
+	else
+		stopped $pid
+		what="it stops once the reader reads, every line whole"
+	fi
+	wait $rpid
+	if [ "$rc" = 4 ] && { [ $second = yes ] || { [ -s "$T/out" ] && whole "$T/out"; }; } && [ ! -s "$T/err" ]; then
+		ok "tokenize, blocked writing, SIGINT: $what (exit 4)"
+	else
+		bad "tokenize, blocked writing, SIGINT: $what" "exit $rc: $(head -c 200 "$T/err")"
+	fi
+done
+pids=""
 
 echo "$npass passed, $nfail failed"
 [ $nfail -eq 0 ]

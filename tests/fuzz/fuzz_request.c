@@ -279,7 +279,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const urls[] = { "/v1/chat/completions", NULL };
-	struct l32_filter_ops ops = { NULL, handle, NULL, urls, step };
+	struct l32_filter_ops ops = { NULL, handle, NULL, urls, step, 0 };
 	struct l32_filter_opts fo;
 	char *files[1] = { in_path };
 	int saved, rc;

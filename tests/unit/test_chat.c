@@ -370,7 +370,13 @@ static const struct {
 	{ "[{\"role\": \"system\", \"content\": \"s\"}]", "[]", L32_CHAT_HF, L32_ERR_INVALID,
 	  "messages" },
 	{ "[" U1 "]", "{\"type\": \"function\"}", L32_CHAT_HF, L32_ERR_INVALID, "tools" },
-	{ "[" U1 "]", "[{\"type\": \"function\"}, 7]", L32_CHAT_HF, L32_ERR_INVALID, "tools[1]" },
+	{ "[" U1 "]", "[{\"type\": \"function\", \"function\": {\"name\": \"f\"}}, 7]", L32_CHAT_HF,
+	  L32_ERR_INVALID, "tools[1]" },
+	/* a tool is a named function, in either format */
+	{ "[" U1 "]", "[{\"type\": \"function\"}]", L32_CHAT_HF, L32_ERR_INVALID, "tools[0].function" },
+	{ "[" U1 "]", "[{\"type\": \"retrieval\"}]", L32_CHAT_META, L32_ERR_INVALID, "tools[0].type" },
+	{ "[" U1 "]", "[{\"type\": \"function\", \"function\": {}}]", L32_CHAT_HF, L32_ERR_INVALID,
+	  "tools[0].function.name" },
 };
 
 START_TEST(malformed_message)
