@@ -215,7 +215,7 @@ extern const char *const l32_sampling_fields[];
  * --max-line and --progress, which every program takes). */
 enum l32_takes {
 	L32_TAKES_MODEL = 1 << 0,   /* -m, --model */
-	L32_TAKES_ENGINE = 1 << 1,  /* -b, -c, -t, --kv-f16: a forward-pass context */
+	L32_TAKES_ENGINE = 1 << 1,  /* -b, -c, -t, --kv-f16, --check-weights: computes */
 	L32_TAKES_CHAT = 1 << 2,    /* --chat-format, --date */
 	L32_TAKES_GEN = 1 << 3,     /* --max-tokens, --seed, --temperature; opens an engine */
 };

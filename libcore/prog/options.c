@@ -113,7 +113,7 @@ static const struct shared_opt shared_opts[] = {
 	{ 0, "max-line", required_argument, L32_OPT_MAX_LINE, NULL },
 	{ 0, "progress", no_argument, L32_OPT_PROGRESS, NULL },
 	{ L32_TAKES_MODEL, "model", required_argument, L32_OPT_MODEL, "m:" },
-	{ L32_TAKES_MODEL, "check-weights", no_argument, L32_OPT_CHECK_WEIGHTS, NULL },
+	{ L32_TAKES_ENGINE, "check-weights", no_argument, L32_OPT_CHECK_WEIGHTS, NULL },
 	{ L32_TAKES_ENGINE, "batch", required_argument, L32_OPT_BATCH, "b:" },
 	{ L32_TAKES_ENGINE, "ctx", required_argument, L32_OPT_CTX, "c:" },
 	{ L32_TAKES_ENGINE, "threads", required_argument, L32_OPT_THREADS, "t:" },
