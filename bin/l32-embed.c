@@ -17,8 +17,6 @@
 
 #include "l32.h"
 
-#include "prog/l32_api.h"
-
 #define MAX_HELD 64       /* requests read ahead while their inputs wait */
 
 static void __attribute__((noreturn))
@@ -32,6 +30,19 @@ usage(void)
 	exit(L32_EXIT_USAGE);
 }
 
+
+/* The request loop's ops over the API code. */
+static int
+handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err)
+{
+	return l32_api_embed_submit(arg, body, l32_filter_sink(f), err);
+}
+
+static int
+step(void *arg, struct l32_err *err)
+{
+	return l32_api_embed_step(arg, err);
+}
 
 static json_t *
 from_text(void *arg, const char *line, size_t len, struct l32_err *err)
@@ -89,10 +100,11 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const urls[] = { "/v1/embeddings", "/embeddings", NULL };
-	struct l32_filter_ops ops = { from_text, l32_api_embed_handle, raw_text, urls, l32_api_embed_step };
+	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step };
 	struct l32_common c;
 	struct l32_ctx_params cp;
 	struct l32_api_embed e;
+	struct l32_model *model;
 	struct l32_err err;
 	long long dims = 0;
 	int ch, status;
@@ -137,25 +149,25 @@ main(int argc, char *argv[])
 	argv += optind;
 
 	l32_err_clear(&err);
-	if ((e.model = l32_program_model(c.model, &e.model_name, &err)) == NULL)
+	if ((model = l32_program_model(c.model, &e.model_name, &err)) == NULL)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
-	e.tok = l32_model_tokenizer(e.model);
-	e.dim = l32_model_hparams(e.model)->dim;
+	e.tok = l32_model_tokenizer(model);
+	e.dim = l32_model_hparams(model)->dim;
 	if (dims > e.dim)
 		errx(L32_EXIT_USAGE, "--dimensions %lld: the model's embeddings have %d", dims, e.dim);
 	e.dimensions = (int32_t)dims;
 	l32_ctx_params_init(&cp);
-	cp.n_ctx = c.ctx > 0 ? (int32_t)c.ctx : l32_default_ctx(l32_model_hparams(e.model));
+	cp.n_ctx = c.ctx > 0 ? (int32_t)c.ctx : l32_default_ctx(l32_model_hparams(model));
 	cp.n_seq = (int32_t)c.batch;
 	cp.n_threads = (int)c.threads;
 	cp.kv_f16 = c.kv_f16 || cp.n_ctx > L32_KV_F32_MAX_CTX;
-	if ((e.em = l32_embedder_new(e.model, &cp, &err)) == NULL)
+	if ((e.em = l32_embedder_new(model, &cp, &err)) == NULL)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
 	e.n_ctx = l32_embedder_n_ctx(e.em);
 	c.fo.max_inflight = MAX_HELD;
 	status = l32_filter_run(&ops, &e, &c.fo, argv, argc);
 	l32_api_embed_drop(&e);
 	l32_embedder_free(e.em);
-	l32_model_free(e.model);
+	l32_model_free(model);
 	return status;
 }

@@ -14,7 +14,11 @@
 
 #include "l32.h"
 
-#include "prog/l32_api.h"
+struct generate {
+	struct l32_api_chat api;    /* the requests (first: ops get it as arg) */
+	struct l32_model *model;
+	const char *system;         /* -s: system message for --text */
+};
 
 static void __attribute__((noreturn))
 usage(void)
@@ -27,11 +31,24 @@ usage(void)
 	exit(L32_EXIT_USAGE);
 }
 
+/* The request loop's ops over the API code. */
+static int
+handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err)
+{
+	return l32_api_chat_submit(arg, body, l32_filter_sink(f), err);
+}
+
+static int
+step(void *arg, struct l32_err *err)
+{
+	return l32_api_chat_step(arg, err);
+}
+
 /* --text: the line is the user message (after -s's system message). */
 static json_t *
 from_text(void *arg, const char *line, size_t len, struct l32_err *err)
 {
-	struct l32_api_chat *g = arg;
+	struct generate *g = arg;
 	json_t *msgs = json_array();
 
 	if (g->system != NULL)
@@ -89,9 +106,9 @@ main(int argc, char *argv[])
 	};
 	static const char *const urls[] = { "/v1/chat/completions", "/v1/completions",
 	    "/chat/completions", "/completions", NULL };
-	struct l32_filter_ops ops = { from_text, l32_api_chat_handle, raw_text, urls, l32_api_chat_step };
+	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step };
 	struct l32_common c;
-	struct l32_api_chat g;
+	struct generate g;
 	struct l32_err err;
 	int ch, status;
 
@@ -111,25 +128,24 @@ main(int argc, char *argv[])
 	argc -= optind;
 	argv += optind;
 	l32_err_clear(&err);
-	g.chat_format = c.chat_format;
-	g.has_default_seed = c.has_seed;
-	if (l32_chat_date(c.date, g.date, sizeof(g.date), &err) == -1)
+	g.api.chat_format = c.chat_format;
+	g.api.has_default_seed = c.has_seed;
+	if (l32_chat_date(c.date, g.api.date, sizeof(g.api.date), &err) == -1)
 		errx(L32_EXIT_USAGE, "--date: %s", err.msg);
 
-	if ((g.model = l32_program_model(c.model, &g.model_name, &err)) == NULL)
+	if ((g.model = l32_program_model(c.model, &g.api.model_name, &err)) == NULL)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
-	g.tok = l32_model_tokenizer(g.model);
-	l32_common_gen_defaults(&c, g.model, &g.defaults);
-	g.engine = l32_program_engine(g.model, (int32_t)c.ctx, (int32_t)c.batch, (int)c.threads,
+	g.api.tok = l32_model_tokenizer(g.model);
+	l32_common_gen_defaults(&c, g.model, &g.api.defaults);
+	g.api.engine = l32_program_engine(g.model, (int32_t)c.ctx, (int32_t)c.batch, (int)c.threads,
 	    c.kv_f16, &err);
-	if (g.engine == NULL || (g.jobs = l32_jobq_new(g.engine, l32_api_chat_answer, l32_api_chat_release)) == NULL)
-		errx(L32_EXIT_FATAL, "%s", g.engine == NULL ? err.msg : "out of memory");
-	l32_fingerprint(g.model, (int)c.threads, g.fingerprint, sizeof(g.fingerprint));
+	if (g.api.engine == NULL || l32_api_chat_start(&g.api, &err) == -1)
+		errx(L32_EXIT_FATAL, "%s", err.msg);
+	l32_fingerprint(g.model, (int)c.threads, g.api.fingerprint, sizeof(g.api.fingerprint));
 	c.fo.max_inflight = (int)c.batch;
-	g.raw = c.fo.raw;
 	status = l32_filter_run(&ops, &g, &c.fo, argv, argc);
-	l32_jobq_free(g.jobs);  /* what a signal left unanswered */
-	l32_engine_free(g.engine);
+	l32_api_chat_stop(&g.api);  /* what a signal left unanswered */
+	l32_engine_free(g.api.engine);
 	l32_model_free(g.model);
 	return status;
 }

@@ -27,6 +27,7 @@
  * written.  Answers leave in input order: a ticket behind an unfinished one
  * keeps its output until it reaches the head of the queue. */
 struct l32_ticket {
+	struct l32_sink sink;      /* the API code's view of it (first) */
 	struct l32_filter *f;
 	const char *file;          /* input name (owned by the filter) */
 	long lineno;
@@ -301,39 +302,6 @@ l32_filter_emit(struct l32_filter *f, json_t *resp)
 	return l32_ticket_emit(f->cur, resp);
 }
 
-static const char *
-default_code(const struct l32_err *err)
-{
-	if (err->code != NULL)
-		return err->code;
-	switch (err->kind) {
-	case L32_ERR_CONTEXT: return "context_length_exceeded";
-	case L32_ERR_UNSUPPORTED: return "unsupported_value";
-	case L32_ERR_NOMEM: return "resource_exhausted";
-	default: return "invalid_value";
-	}
-}
-
-/* The error object.  Message and param are made valid UTF-8 first: they
- * may quote part of the line cut in the middle of a character (jansson's
- * "near '...'", a "%.40s"), and jansson refuses such strings. */
-static json_t *
-error_json(const struct l32_err *err)
-{
-	struct l32_buf msg = { 0 }, param = { 0 };
-	json_t *e = NULL;
-
-	if (l32_utf8_sanitize(&msg, err->msg, strnlen(err->msg, sizeof(err->msg))) == 0 &&
-	    l32_utf8_sanitize(&param, err->param, strnlen(err->param, sizeof(err->param))) == 0)
-		e = json_pack("{s:s%, s:s, s:o, s:s}", "message", msg.data ? msg.data : "", msg.len,
-		    "type", err->kind == L32_ERR_NOMEM ? "server_error" : "invalid_request_error",
-		    "param", param.len > 0 ? json_stringn(param.data, param.len) : json_null(),
-		    "code", default_code(err));
-	l32_buf_free(&msg);
-	l32_buf_free(&param);
-	return e;
-}
-
 /* The error line for a failed request (or a Batch output line carrying it). */
 static int
 emit_error(struct l32_ticket *t, const struct l32_err *err)
@@ -347,7 +315,7 @@ emit_error(struct l32_ticket *t, const struct l32_err *err)
 	warnx("%s:%ld: %s", t->file, t->lineno, err->msg);
 	if (f->opts->raw)  /* keep one line per request */
 		return ticket_line(t, "", 0);
-	if ((e = error_json(err)) == NULL) {
+	if ((e = l32_api_error_json(err)) == NULL) {
 		warnx("out of memory writing an error line");
 		f->out_failed = 1;
 		return -1;
@@ -475,6 +443,60 @@ void
 l32_ticket_count_tokens(struct l32_ticket *t, long n)
 {
 	t->f->n_tokens += n;
+}
+
+/* ------------------------------------------------------------------- sink */
+
+static struct l32_ticket *
+of_sink(struct l32_sink *s)
+{
+	return (struct l32_ticket *)s;
+}
+
+static int
+sink_emit(struct l32_sink *s, json_t *resp)
+{
+	return l32_ticket_emit(of_sink(s), resp);
+}
+
+static int
+sink_emit_done(struct l32_sink *s)
+{
+	return l32_ticket_emit_done(of_sink(s));
+}
+
+static void
+sink_finish(struct l32_sink *s)
+{
+	l32_ticket_finish(of_sink(s));
+}
+
+static void
+sink_fail(struct l32_sink *s, const struct l32_err *err)
+{
+	l32_ticket_fail(of_sink(s), err);
+}
+
+static void
+sink_count_tokens(struct l32_sink *s, long n)
+{
+	l32_ticket_count_tokens(of_sink(s), n);
+}
+
+static const struct l32_sink_ops ticket_sink_ops = {
+	sink_emit, sink_emit_done, sink_finish, sink_fail, sink_count_tokens, NULL
+};
+
+struct l32_sink *
+l32_filter_sink(struct l32_filter *f)
+{
+	struct l32_ticket *t = l32_filter_hold(f);
+
+	t->sink.ops = &ticket_sink_ops;
+	t->sink.id = t->hash;
+	t->sink.batch = t->batch;
+	t->sink.raw = f->opts->raw;
+	return &t->sink;
 }
 
 uint64_t

@@ -200,5 +200,6 @@ int l32_toolcalls_parse(const char *text, size_t len, json_t **calls, struct l32
 #include "l32_filter.h"
 #include "l32_gen.h"
 #include "l32_tasks.h"
+#include "prog/l32_api.h"
 
 #endif /* L32_H */

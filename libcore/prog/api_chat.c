@@ -10,7 +10,6 @@
 #include <strings.h>
 
 #include "l32.h"
-#include "l32_api.h"
 /* One request, parsed. */
 struct request {
 	json_t *body;
@@ -24,7 +23,7 @@ struct request {
 	char id[48];
 	long long created;
 	unsigned char *started;     /* (n) role chunk sent */
-	struct l32_ticket *ticket;  /* where its answers go */
+	struct l32_sink *sink;      /* where its answers go */
 	struct l32_api_chat *gen;
 };
 
@@ -45,7 +44,7 @@ static const char *const known_fields[] = {
 static int
 unsupported(const char *param, const char *what, struct l32_err *err)
 {
-	l32_err_param(err, L32_ERR_UNSUPPORTED, param, "%s is not supported by l32-generate", what);
+	l32_err_param(err, L32_ERR_UNSUPPORTED, param, "%s is not supported by %s", what, getprogname());
 	err->code = "unsupported_parameter";
 	return -1;
 }
@@ -195,7 +194,7 @@ emit_completion(struct request *r)
 		json_array_append_new(arr, choice_json(r, i));
 	json_object_set_new(resp, "choices", arr);
 	json_object_set_new(resp, "usage", usage_json(r));
-	return l32_ticket_emit(r->ticket, resp);
+	return l32_sink_emit(r->sink, resp);
 }
 
 /* One chat.completion.chunk (or text_completion chunk) with one choice. */
@@ -207,7 +206,7 @@ emit_chunk(struct request *r, json_t *choice)
 	json_object_set_new(resp, "choices", json_pack("[o]", choice));
 	if (r->include_usage)
 		json_object_set_new(resp, "usage", json_null());
-	return l32_ticket_emit(r->ticket, resp);
+	return l32_sink_emit(r->sink, resp);
 }
 
 static json_t *
@@ -298,16 +297,16 @@ finish_stream(struct request *r)
 		resp = envelope(r, r->chat ? "chat.completion.chunk" : "text_completion");
 		json_object_set_new(resp, "choices", json_array());
 		json_object_set_new(resp, "usage", usage_json(r));
-		if (l32_ticket_emit(r->ticket, resp) == -1)
+		if (l32_sink_emit(r->sink, resp) == -1)
 			return -1;
 	}
-	return l32_ticket_emit_done(r->ticket);
+	return l32_sink_emit_done(r->sink);
 }
 
 /* --------------------------------------------------------------- requests */
 
 static int
-parse_stream(struct request *r, struct l32_filter *f, struct l32_err *err)
+parse_stream(struct request *r, struct l32_err *err)
 {
 	json_t *so = json_object_get(r->body, "stream_options");
 
@@ -321,15 +320,15 @@ parse_stream(struct request *r, struct l32_filter *f, struct l32_err *err)
 			return -1;
 		}
 	}
-	if (r->gen->raw)
+	if (r->sink->raw)
 		r->stream = 0;
-	if (r->stream && l32_filter_is_batch(f))
+	if (r->stream && r->sink->batch)
 		return l32_err_param(err, L32_ERR_INVALID, "stream", "stream is not available in Batch requests");
 	return 0;
 }
 
 static int
-prepare(struct l32_api_chat *g, struct request *r, struct l32_filter *f, struct l32_err *err)
+prepare(struct l32_api_chat *g, struct request *r, struct l32_err *err)
 {
 	struct l32_genreq_limits lim = { l32_tokenizer_n_vocab(g->tok), l32_engine_n_seq(g->engine) };
 	json_t *m = json_object_get(r->body, "messages"), *p = json_object_get(r->body, "prompt");
@@ -337,7 +336,7 @@ prepare(struct l32_api_chat *g, struct request *r, struct l32_filter *f, struct 
 	if (l32_request_fields(r->body, known_fields, l32_sampling_fields, err) == -1 ||
 	    check_unsupported(r->body, err) == -1 ||
 	    l32_request_model(r->body, g->model_name, &r->model, err) == -1 ||
-	    parse_stream(r, f, err) == -1)
+	    parse_stream(r, err) == -1)
 		return -1;
 	r->g.p = g->defaults;
 	if (l32_genreq_parse(r->body, &lim, &r->g, err) == -1)
@@ -352,7 +351,7 @@ prepare(struct l32_api_chat *g, struct request *r, struct l32_filter *f, struct 
 	if ((r->chat ? chat_prompt(g, r, err) : text_prompt(g, r, err)) == -1)
 		return -1;
 	snprintf(r->id, sizeof(r->id), "%s-%016llx", r->chat ? "chatcmpl" : "cmpl",
-	    (unsigned long long)l32_filter_request_hash(f));
+	    (unsigned long long)r->sink->id);
 	r->created = l32_filter_created();
 	return 0;
 }
@@ -373,41 +372,63 @@ request_free(struct request *r)
 }
 
 /* The job queue's answer: the whole response, or the end of the stream. */
-int
-l32_api_chat_answer(void *arg, struct l32_ticket *t)
+static int
+answer(void *arg, struct l32_sink *s)
 {
 	struct request *r = arg;
 	int32_t i;
 
 	for (i = 0; i < r->g.p.n; i++)
-		l32_ticket_count_tokens(t, (long)r->choices[i].ids.n);
+		l32_sink_count_tokens(s, (long)r->choices[i].ids.n);
 	return r->stream ? finish_stream(r) : emit_completion(r);
 }
 
-void
-l32_api_chat_release(void *arg)
+static void
+release(void *arg)
 {
 	request_free(arg);
 }
 
-/* The request loop's step: every running request advances one token. */
 int
-l32_api_chat_step(void *arg, struct l32_err *err)
+l32_api_chat_start(struct l32_api_chat *g, struct l32_err *err)
 {
-	return l32_jobq_step(((struct l32_api_chat *)arg)->jobs, err);
+	if ((g->jobs = l32_jobq_new(g->engine, answer, release)) == NULL)
+		return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+void
+l32_api_chat_stop(struct l32_api_chat *g)
+{
+	l32_jobq_free(g->jobs);
+	g->jobs = NULL;
+}
+
+/* Every running request advances one token. */
+int
+l32_api_chat_step(struct l32_api_chat *g, struct l32_err *err)
+{
+	return l32_jobq_step(g->jobs, err);
 }
 
 int
-l32_api_chat_handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err)
+l32_api_chat_busy(const struct l32_api_chat *g)
 {
-	struct l32_api_chat *g = arg;
+	return l32_jobq_busy(g->jobs);
+}
+
+int
+l32_api_chat_submit(struct l32_api_chat *g, json_t *body, struct l32_sink *s,
+    struct l32_err *err)
+{
 	struct request *r;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
 	r->body = json_incref(body);  /* stop strings point into it */
 	r->gen = g;
-	if (prepare(g, r, f, err) == -1)
+	r->sink = s;
+	if (prepare(g, r, err) == -1)
 		goto fail;
 	r->choices = calloc((size_t)r->g.p.n, sizeof(*r->choices));
 	r->started = calloc((size_t)r->g.p.n, 1);
@@ -415,8 +436,7 @@ l32_api_chat_handle(void *arg, struct l32_filter *f, json_t *body, struct l32_er
 		l32_err_set(err, L32_ERR_NOMEM, "out of memory");
 		goto fail;
 	}
-	r->ticket = l32_filter_hold(f);
-	if (l32_jobq_add(g->jobs, r, r->ticket, r->prompt.ids, r->prompt.n, &r->g.p, r->choices,
+	if (l32_jobq_add(g->jobs, r, s, r->prompt.ids, r->prompt.n, &r->g.p, r->choices,
 	    r->stream ? on_stream : NULL, r, err) == -1)
 		goto fail;
 	return 0;

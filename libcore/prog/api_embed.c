@@ -8,13 +8,14 @@
 #include <string.h>
 
 #include "l32.h"
-#include "l32_api.h"
 
 #define MAX_INPUTS 2048   /* inputs per request, as OpenAI allows */
-struct request {
+
+/* One request, parsed. */
+struct l32_api_embed_req {
 	json_t *body;
-	struct l32_ticket *ticket;
-	struct request *next;
+	struct l32_sink *sink;
+	struct l32_api_embed_req *next;
 	int *done;              /* (n) the input's embedding is there */
 	const char *model;
 	int base64, truncate;
@@ -44,7 +45,7 @@ context_error(const char *param, size_t n, int32_t n_ctx, struct l32_err *err)
 /* A string (tokenized with BOS) or a list of ids (BOS put first when it
  * is not there), checked against the context. */
 static int
-take_input(struct l32_api_embed *e, struct request *r, json_t *v, const char *param, size_t i,
+take_input(struct l32_api_embed *e, struct l32_api_embed_req *r, json_t *v, const char *param, size_t i,
     struct l32_err *err)
 {
 	struct l32_tokens *t = &r->in[i];
@@ -87,7 +88,7 @@ take_input(struct l32_api_embed *e, struct request *r, json_t *v, const char *pa
 
 /* input: a string, a list of strings, a list of ids or a list of lists of ids. */
 static int
-parse_input(struct l32_api_embed *e, struct request *r, struct l32_err *err)
+parse_input(struct l32_api_embed *e, struct l32_api_embed_req *r, struct l32_err *err)
 {
 	json_t *v = json_object_get(r->body, "input"), *item;
 	char param[32];
@@ -119,7 +120,7 @@ parse_input(struct l32_api_embed *e, struct request *r, struct l32_err *err)
 }
 
 static int
-parse_request(struct l32_api_embed *e, struct request *r, struct l32_err *err)
+parse_request(struct l32_api_embed *e, struct l32_api_embed_req *r, struct l32_err *err)
 {
 	const char *fmt = NULL;
 	long long dims = r->dimensions;
@@ -142,7 +143,7 @@ parse_request(struct l32_api_embed *e, struct request *r, struct l32_err *err)
 /* -------------------------------------------------------------- responses */
 
 static json_t *
-item_json(const struct request *r, size_t i, const float *v, int32_t n)
+item_json(const struct l32_api_embed_req *r, size_t i, const float *v, int32_t n)
 {
 	json_t *o, *emb;
 	int32_t d;
@@ -165,7 +166,7 @@ item_json(const struct request *r, size_t i, const float *v, int32_t n)
 }
 
 static json_t *
-response(const struct l32_api_embed *e, struct request *r)
+response(const struct l32_api_embed *e, struct l32_api_embed_req *r)
 {
 	json_t *data = json_array();
 	int32_t n = r->dimensions > 0 ? r->dimensions : e->dim;
@@ -186,7 +187,7 @@ response(const struct l32_api_embed *e, struct request *r)
 }
 
 static void
-request_free(struct request *r)
+request_free(struct l32_api_embed_req *r)
 {
 	size_t i;
 
@@ -204,7 +205,7 @@ request_free(struct request *r)
 static int
 finish_done(struct l32_api_embed *e)
 {
-	struct request **pp = &e->held, *r;
+	struct l32_api_embed_req **pp = &e->held, *r;
 	json_t *resp;
 	size_t i;
 	int rc = 0;
@@ -221,23 +222,22 @@ finish_done(struct l32_api_embed *e)
 			struct l32_err err;
 
 			l32_err_set(&err, L32_ERR_NOMEM, "out of memory");
-			l32_ticket_fail(r->ticket, &err);
+			l32_sink_fail(r->sink, &err);
 		} else {
-			rc |= l32_ticket_emit(r->ticket, resp);
-			l32_ticket_finish(r->ticket);
+			rc |= l32_sink_emit(r->sink, resp);
+			l32_sink_finish(r->sink);
 		}
 		request_free(r);
 	}
 	return rc;
 }
 
-/* The request loop's step: one forward pass, then the answers it
- * completes. */
+/* One forward pass, then the answers it completes.  A cancelled request
+ * runs to its end all the same (the embedder keeps no way to take inputs
+ * back, and a pass is short); its sink drops the answer. */
 int
-l32_api_embed_step(void *arg, struct l32_err *err)
+l32_api_embed_step(struct l32_api_embed *e, struct l32_err *err)
 {
-	struct l32_api_embed *e = arg;
-
 	if (l32_embedder_pending(e->em) > 0 && l32_embedder_step(e->em, err) == -1)
 		return -1;
 	if (finish_done(e) != 0)
@@ -246,10 +246,16 @@ l32_api_embed_step(void *arg, struct l32_err *err)
 }
 
 int
-l32_api_embed_handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err)
+l32_api_embed_busy(const struct l32_api_embed *e)
 {
-	struct l32_api_embed *e = arg;
-	struct request *r, **pp;
+	return e->held != NULL;
+}
+
+int
+l32_api_embed_submit(struct l32_api_embed *e, json_t *body, struct l32_sink *s,
+    struct l32_err *err)
+{
+	struct l32_api_embed_req *r, **pp;
 	size_t i;
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
@@ -267,8 +273,8 @@ l32_api_embed_handle(void *arg, struct l32_filter *f, json_t *body, struct l32_e
 		return -1;
 	}
 	for (i = 0; i < r->n; i++)
-		l32_filter_count_tokens(f, (long)r->in[i].n);
-	r->ticket = l32_filter_hold(f);
+		l32_sink_count_tokens(s, (long)r->in[i].n);
+	r->sink = s;
 	for (pp = &e->held; *pp != NULL; pp = &(*pp)->next)
 		;
 	*pp = r;
@@ -280,7 +286,7 @@ void
 l32_api_embed_drop(struct l32_api_embed *e)
 {
 	while (e->held != NULL) {
-		struct request *r = e->held;
+		struct l32_api_embed_req *r = e->held;
 
 		e->held = r->next;
 		request_free(r);

@@ -1,6 +1,9 @@
 /*
  * l32_api.h - the OpenAI API's requests, one implementation for every
- * transport: l32-generate and l32-embed answer them as NDJSON filters.
+ * transport.  A request body goes in with a sink; its answers come out of
+ * the sink: the NDJSON request loop's tickets (l32-generate, l32-embed)
+ * and l32-serve's HTTP connections are two kinds of sink over the same
+ * code.  Included by l32.h.
  */
 #ifndef L32_API_H
 #define L32_API_H
@@ -9,54 +12,122 @@
 #include <stdint.h>
 #include <jansson.h>
 
-#include "l32.h"
+struct l32_err;
+struct l32_engine;
+struct l32_embedder;
+struct l32_tokenizer;
+struct l32_filter;
+struct l32_ticket;
+
+/* ------------------------------------------------------------------ sinks */
+
+/* Where one request's answers go.  Every request that was accepted ends
+ * with exactly one finish() or fail(). */
+struct l32_sink;
+
+struct l32_sink_ops {
+	/* One response object or stream chunk (the reference is stolen);
+	 * -1 when output failed for good (the filter then stops). */
+	int (*emit)(struct l32_sink *s, json_t *resp);
+	/* The end of a stream (after the last chunk). */
+	int (*emit_done)(struct l32_sink *s);
+	/* The request is answered. */
+	void (*finish)(struct l32_sink *s);
+	/* The request is answered with err instead (or after the chunks
+	 * already emitted). */
+	void (*fail)(struct l32_sink *s, const struct l32_err *err);
+	/* Tokens generated or embedded, for progress and logs. */
+	void (*count_tokens)(struct l32_sink *s, long n);
+	/* 1 once nobody waits for the answer (an HTTP client went away): the
+	 * request is dropped at the next step.  NULL: never. */
+	int (*cancelled)(struct l32_sink *s);
+};
+
+struct l32_sink {
+	const struct l32_sink_ops *ops;
+	uint64_t id;       /* response ids are made from it */
+	int batch;         /* came in an OpenAI Batch line: no streaming */
+	int raw;           /* only the text is shown: no streaming */
+};
+
+static inline int l32_sink_emit(struct l32_sink *s, json_t *resp) { return s->ops->emit(s, resp); }
+static inline int l32_sink_emit_done(struct l32_sink *s) { return s->ops->emit_done(s); }
+static inline void l32_sink_finish(struct l32_sink *s) { s->ops->finish(s); }
+static inline void l32_sink_fail(struct l32_sink *s, const struct l32_err *err) { s->ops->fail(s, err); }
+static inline void l32_sink_count_tokens(struct l32_sink *s, long n) { s->ops->count_tokens(s, n); }
+static inline int
+l32_sink_cancelled(struct l32_sink *s)
+{
+	return s->ops->cancelled != NULL && s->ops->cancelled(s);
+}
+
+/* The request loop's sink for its current request (held: it is answered
+ * later, through the sink). */
+struct l32_sink *l32_filter_sink(struct l32_filter *f);
+
+/* The OpenAI error object {"message", "type", "param", "code"} for err
+ * (a new reference, or NULL out of memory); the message and param made
+ * valid UTF-8. */
+json_t *l32_api_error_json(const struct l32_err *err);
+/* The error's "code": err->code, else one derived from its kind. */
+const char *l32_api_error_code(const struct l32_err *err);
 
 /* ------------------------------------------------- chat and completions */
 
+/* One engine's chat.completion / text_completion requests.  Set the
+ * fields above the line, then l32_api_chat_start. */
 struct l32_api_chat {
-	struct l32_model *model;
-	struct l32_engine *engine;
 	const struct l32_tokenizer *tok;
+	struct l32_engine *engine;
 	const char *model_name;     /* what responses call the model */
 	char fingerprint[32];
 	enum l32_chat_format chat_format;
 	char date[64];
-	const char *system;         /* -s: system message for --text */
-	int raw;                    /* --raw: one line of text per request, never streamed */
 	struct l32_gen_params defaults;
 	int has_default_seed;
+	/* ---- */
 	struct l32_jobq *jobs;      /* requests waiting for slots or running */
 };
 
-/* The request loop's handle() and step() (l32_filter_ops), and the job
- * queue's answer() and release(), with a struct l32_api_chat as arg. */
-int l32_api_chat_handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err);
-int l32_api_chat_step(void *arg, struct l32_err *err);
-int l32_api_chat_answer(void *arg, struct l32_ticket *t);
-void l32_api_chat_release(void *arg);
+int l32_api_chat_start(struct l32_api_chat *g, struct l32_err *err);
+/* Frees what is still queued (without answering it). */
+void l32_api_chat_stop(struct l32_api_chat *g);
+/* Checks a request body ({"messages"} or {"prompt"}) and queues it, to be
+ * answered through s at later steps; -1 with err (nothing emitted) when it
+ * is not a valid request. */
+int l32_api_chat_submit(struct l32_api_chat *g, json_t *body, struct l32_sink *s,
+    struct l32_err *err);
+/* Starts what can start, decodes one token of every running request,
+ * answers what finished, drops what was cancelled. */
+int l32_api_chat_step(struct l32_api_chat *g, struct l32_err *err);
+/* 1 while requests wait or run. */
+int l32_api_chat_busy(const struct l32_api_chat *g);
 
 /* ----------------------------------------------------------- embeddings */
 
-struct request;
+struct l32_api_embed_req;
 
+/* One embedder's embeddings requests.  Set the fields above the line. */
 struct l32_api_embed {
-	struct l32_model *model;
 	struct l32_embedder *em;
 	const struct l32_tokenizer *tok;
 	const char *model_name;
 	enum l32_pooling pooling;
 	int normalize;
-	int truncate;          /* --truncate: cut over-long inputs */
-	int base64;            /* --encoding-format base64 */
-	int32_t dimensions;    /* --dimensions, 0: all */
+	int truncate;          /* default of "truncate": cut over-long inputs */
+	int base64;            /* default encoding_format base64 */
+	int32_t dimensions;    /* default dimensions, 0: all */
 	int32_t dim, n_ctx;
-	struct request *held;  /* requests waiting for their inputs, in input order */
+	/* ---- */
+	struct l32_api_embed_req *held;  /* requests waiting for their inputs, in order */
 };
 
-
-int l32_api_embed_handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err);
-int l32_api_embed_step(void *arg, struct l32_err *err);
-/* Frees the requests still held. */
+int l32_api_embed_submit(struct l32_api_embed *e, json_t *body, struct l32_sink *s,
+    struct l32_err *err);
+/* One forward pass, then the answers it completes; drops what was cancelled. */
+int l32_api_embed_step(struct l32_api_embed *e, struct l32_err *err);
+int l32_api_embed_busy(const struct l32_api_embed *e);
+/* Frees the requests still held (without answering them). */
 void l32_api_embed_drop(struct l32_api_embed *e);
 
 #endif
