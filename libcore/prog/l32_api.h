@@ -35,7 +35,7 @@ struct l32_sink_ops {
 	void (*finish)(struct l32_sink *s);
 	/* The request is answered with err instead (or after the chunks
 	 * already emitted). */
-	void (*fail)(struct l32_sink *s, const struct l32_err *err);
+	void (*error)(struct l32_sink *s, const struct l32_err *err);
 	/* Tokens generated or embedded, for progress and logs. */
 	void (*count_tokens)(struct l32_sink *s, long n);
 	/* 1 once nobody waits for the answer (an HTTP client went away): the
@@ -53,7 +53,7 @@ struct l32_sink {
 static inline int l32_sink_emit(struct l32_sink *s, json_t *resp) { return s->ops->emit(s, resp); }
 static inline int l32_sink_emit_done(struct l32_sink *s) { return s->ops->emit_done(s); }
 static inline void l32_sink_finish(struct l32_sink *s) { s->ops->finish(s); }
-static inline void l32_sink_fail(struct l32_sink *s, const struct l32_err *err) { s->ops->fail(s, err); }
+static inline void l32_sink_fail(struct l32_sink *s, const struct l32_err *err) { s->ops->error(s, err); }
 static inline void l32_sink_count_tokens(struct l32_sink *s, long n) { s->ops->count_tokens(s, n); }
 static inline int
 l32_sink_cancelled(struct l32_sink *s)
