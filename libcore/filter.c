@@ -572,40 +572,17 @@ static json_t *
 parse_line(struct l32_ticket *t, const char *s, size_t n, struct l32_err *err)
 {
 	struct l32_filter *f = t->f;
-	json_error_t jerr;
 	json_t *obj, *body;
-	size_t i;
 
-	if (!l32_utf8_valid(s, n)) {
-		uint32_t cp;
-		int k;
-
-		for (i = 0; i < n; i += (size_t)k)
-			if ((k = l32_utf8_decode((const unsigned char *)s + i, n - i, &cp)) == 0)
-				break;
-		l32_err_set(err, L32_ERR_INVALID, "line is not valid UTF-8 (near byte %zu)", i + 1);
-		err->code = "invalid_encoding";
-		return NULL;
-	}
-	if (f->opts->text) {
+	if (f->opts->text && l32_utf8_valid(s, n)) {
 		if (f->ops->from_text == NULL) {
 			l32_err_set(err, L32_ERR_UNSUPPORTED, "--text is not supported by %s", getprogname());
 			return NULL;
 		}
 		return f->ops->from_text(f->arg, s, n, err);
 	}
-	obj = json_loadb(s, n, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
-	if (obj == NULL) {
-		l32_err_set(err, L32_ERR_INVALID, "invalid JSON at column %d: %s", jerr.column, jerr.text);
-		err->code = "invalid_json";
+	if ((obj = l32_api_parse_body(s, n, "line", err)) == NULL)
 		return NULL;
-	}
-	if (!json_is_object(obj)) {
-		json_decref(obj);
-		l32_err_set(err, L32_ERR_INVALID, "a request must be a JSON object");
-		err->code = "invalid_type";
-		return NULL;
-	}
 	note_echo(t, obj);
 	if (t->custom_id != NULL && json_object_get(obj, "body") != NULL) {
 		body = unwrap_batch(t, obj, err);

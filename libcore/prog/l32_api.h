@@ -71,6 +71,10 @@ struct l32_sink *l32_filter_sink(struct l32_filter *f);
 json_t *l32_api_error_json(const struct l32_err *err);
 /* The error's "code": err->code, else one derived from its kind. */
 const char *l32_api_error_code(const struct l32_err *err);
+/* A request (what names it in messages: "line", "body"): valid UTF-8
+ * holding one JSON object, or NULL with err set (invalid_encoding,
+ * invalid_json, invalid_type). */
+json_t *l32_api_parse_body(const char *s, size_t n, const char *what, struct l32_err *err);
 
 /* ------------------------------------------------- chat and completions */
 

@@ -1,6 +1,6 @@
 /*
- * api_error.c - the OpenAI error object every transport answers a failed
- * request with.
+ * api_io.c - what every transport does alike with a request body and
+ * with the error object it answers a failed request with.
  */
 #include <string.h>
 
@@ -37,4 +37,35 @@ l32_api_error_json(const struct l32_err *err)
 	l32_buf_free(&msg);
 	l32_buf_free(&param);
 	return e;
+}
+
+json_t *
+l32_api_parse_body(const char *s, size_t n, const char *what, struct l32_err *err)
+{
+	json_error_t jerr;
+	json_t *obj;
+	uint32_t cp;
+	size_t i;
+	int k;
+
+	if (!l32_utf8_valid(s, n)) {
+		for (i = 0; i < n; i += (size_t)k)
+			if ((k = l32_utf8_decode((const unsigned char *)s + i, n - i, &cp)) == 0)
+				break;
+		l32_err_set(err, L32_ERR_INVALID, "%s is not valid UTF-8 (near byte %zu)", what, i + 1);
+		err->code = "invalid_encoding";
+		return NULL;
+	}
+	if ((obj = json_loadb(s, n, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr)) == NULL) {
+		l32_err_set(err, L32_ERR_INVALID, "invalid JSON at column %d: %s", jerr.column, jerr.text);
+		err->code = "invalid_json";
+		return NULL;
+	}
+	if (!json_is_object(obj)) {
+		json_decref(obj);
+		l32_err_set(err, L32_ERR_INVALID, "a request must be a JSON object");
+		err->code = "invalid_type";
+		return NULL;
+	}
+	return obj;
 }
