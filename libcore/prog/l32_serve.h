@@ -54,8 +54,8 @@ int l32_keys_check(const struct l32_keys *k, const char *authorization);
  * must be). */
 int l32_serve_is_json(const char *content_type);
 
-/* The HTTP status OpenAI answers err with: 404 for model_not_found, 400
- * for a bad request, 500 for anything else (whose message is then not
+/* The HTTP status OpenAI answers err with: 404 for model_not_found, 503
+ * for unavailable, 400 for a bad request, 500 for anything else (whose message is then not
  * shown: it may name files). */
 int l32_serve_status(const struct l32_err *err);
 

@@ -253,6 +253,8 @@ l32_serve_status(const struct l32_err *err)
 
 	if (strcmp(code, "model_not_found") == 0)
 		return 404;
+	if (strcmp(code, "unavailable") == 0)
+		return 503;
 	switch (err->kind) {
 	case L32_ERR_INVALID:
 	case L32_ERR_CONTEXT:

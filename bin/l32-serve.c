@@ -1,0 +1,226 @@
+/*
+ * l32-serve - the OpenAI API over HTTP, from the same request code and
+ * engine as the filters:
+ *
+ *   POST /v1/chat/completions, /v1/completions, /v1/embeddings
+ *   GET  /v1/models, /health                      (also without /v1)
+ *
+ * so that changing a client's base URL to http://127.0.0.1:8080/v1 is
+ * the only change it needs.
+ */
+#include <err.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "l32.h"
+#include "prog/l32_serve.h"
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: %s [-hV] [-b batch] [-c ctx] [-m model] [-t threads] [--api-key-file file]\n"
+	    "       [--chat-format hf|meta] [--date date] [--grace seconds] [--host addr]\n"
+	    "       [--kv-f16] [--max-body bytes] [--max-conns n] [--max-header bytes]\n"
+	    "       [--max-tokens n] [--no-embeddings] [--port n] [--queue n] [--seed n]\n"
+	    "       [--temperature t] [--timeout seconds]\n",
+	    getprogname());
+	exit(L32_EXIT_USAGE);
+}
+
+enum {
+	OPT_API_KEY_FILE = 256, OPT_GRACE, OPT_HOST, OPT_MAX_BODY, OPT_MAX_CONNS,
+	OPT_MAX_HEADER, OPT_NO_EMBED, OPT_PORT, OPT_QUEUE, OPT_TIMEOUT,
+};
+
+struct serve {
+	struct l32_common c;
+	struct l32_serve_opts so;
+	const char *key_file;
+	double grace;
+	int embeddings;
+};
+
+static int
+serve_opt(struct serve *s, int ch, const char *arg)
+{
+	long long v;
+
+	switch (ch) {
+	case OPT_API_KEY_FILE: s->key_file = arg; return 0;
+	case OPT_GRACE: return l32_opt_real("--grace", arg, 0, 86400, &s->grace);
+	case OPT_HOST: s->so.host = arg; return 0;
+	case OPT_NO_EMBED: s->embeddings = 0; return 0;
+	case OPT_MAX_BODY:
+		if (l32_opt_num("--max-body", arg, 1024, 1LL << 32, &v) == -1)
+			return -1;
+		s->so.max_body = (size_t)v;
+		return 0;
+	case OPT_MAX_HEADER:
+		if (l32_opt_num("--max-header", arg, 4096, 1 << 24, &v) == -1)
+			return -1;
+		s->so.max_header = (size_t)v;
+		return 0;
+	case OPT_MAX_CONNS:
+		if (l32_opt_num("--max-conns", arg, 1, 65536, &v) == -1)
+			return -1;
+		s->so.max_conns = (unsigned)v;
+		return 0;
+	case OPT_PORT:
+		if (l32_opt_num("--port", arg, 0, 65535, &v) == -1)
+			return -1;
+		s->so.port = (int)v;
+		return 0;
+	case OPT_QUEUE:
+		if (l32_opt_num("--queue", arg, 0, 1 << 20, &v) == -1)
+			return -1;
+		s->so.queue = (int)v;
+		return 0;
+	case OPT_TIMEOUT:
+		if (l32_opt_num("--timeout", arg, 1, 86400, &v) == -1)
+			return -1;
+		s->so.timeout = (unsigned)v;
+		return 0;
+	default:
+		return l32_common_opt(&s->c, ch, arg) == 1 ? 0 : -1;
+	}
+}
+
+/* The embeddings side: its own context on the same mapped model. */
+static int
+embed_init(struct l32_api_embed *e, struct l32_model *m, const char *name,
+    const struct l32_common *c, struct l32_err *err)
+{
+	struct l32_ctx_params cp;
+
+	memset(e, 0, sizeof(*e));
+	e->tok = l32_model_tokenizer(m);
+	e->model_name = name;
+	e->normalize = 1;
+	e->pooling = L32_POOLING_MEAN;
+	e->dim = l32_model_hparams(m)->dim;
+	l32_ctx_params_init(&cp);
+	cp.n_ctx = c->ctx > 0 ? (int32_t)c->ctx : l32_default_ctx(l32_model_hparams(m));
+	cp.n_seq = (int32_t)c->batch;
+	cp.n_threads = (int)c->threads;
+	cp.kv_f16 = c->kv_f16 || cp.n_ctx > L32_KV_F32_MAX_CTX;
+	if ((e->em = l32_embedder_new(m, &cp, err)) == NULL)
+		return -1;
+	e->n_ctx = l32_embedder_n_ctx(e->em);
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "api-key-file", required_argument, NULL, OPT_API_KEY_FILE },
+		{ "batch", required_argument, NULL, 'b' },
+		{ "chat-format", required_argument, NULL, 'F' },
+		{ "ctx", required_argument, NULL, 'c' },
+		{ "date", required_argument, NULL, 'D' },
+		{ "grace", required_argument, NULL, OPT_GRACE },
+		{ "help", no_argument, NULL, 'h' },
+		{ "host", required_argument, NULL, OPT_HOST },
+		{ "kv-f16", no_argument, NULL, 'K' },
+		{ "max-body", required_argument, NULL, OPT_MAX_BODY },
+		{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+		{ "max-header", required_argument, NULL, OPT_MAX_HEADER },
+		{ "max-tokens", required_argument, NULL, 'M' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "no-embeddings", no_argument, NULL, OPT_NO_EMBED },
+		{ "port", required_argument, NULL, OPT_PORT },
+		{ "queue", required_argument, NULL, OPT_QUEUE },
+		{ "seed", required_argument, NULL, 'S' },
+		{ "temperature", required_argument, NULL, 'P' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct serve s;
+	struct l32_keys *keys = NULL;
+	struct l32_serve *sv;
+	struct l32_model *model;
+	struct l32_api_chat chat;
+	struct l32_api_embed embed;
+	struct l32_err err;
+	sigset_t sigs;
+	int ch, sig;
+
+	memset(&s, 0, sizeof(s));
+	memset(&chat, 0, sizeof(chat));
+	s.grace = 30;
+	s.embeddings = 1;
+	l32_serve_opts_init(&s.so);
+	if (l32_common_init(&s.c, 8) == -1)
+		usage();
+	while ((ch = getopt_long(argc, argv, "b:c:hm:t:V", longopts, NULL)) != -1) {
+		if (ch == 'V') {
+			printf("%s %s\n", getprogname(), L32_VERSION);
+			return 0;
+		}
+		if (ch == 'h' || serve_opt(&s, ch, optarg) == -1)
+			usage();
+	}
+	if (optind != argc)
+		usage();
+	l32_err_clear(&err);
+	if (l32_chat_date(s.c.date, chat.date, sizeof(chat.date), &err) == -1)
+		errx(L32_EXIT_USAGE, "--date: %s", err.msg);
+	if (s.key_file != NULL) {
+		if ((keys = l32_keys_load(s.key_file, &err)) == NULL)
+			errx(L32_EXIT_USAGE, "--api-key-file: %s", err.msg);
+		s.so.keys = keys;
+	}
+
+	/* SIGINT and SIGTERM are taken by sigwait below: blocked here, so
+	 * every thread started from now on leaves them to it */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* listen first, so /health can say the model is loading */
+	if ((sv = l32_serve_start(&s.so, &err)) == NULL)
+		errx(L32_EXIT_FATAL, "%s", err.msg);
+	fprintf(stderr, "%s: listening on http://%s%s%s:%d/v1\n", getprogname(),
+	    strchr(s.so.host, ':') ? "[" : "", s.so.host, strchr(s.so.host, ':') ? "]" : "",
+	    l32_serve_port(sv));
+
+	if ((model = l32_program_model(s.c.model, &chat.model_name, &err)) == NULL)
+		errx(L32_EXIT_FATAL, "%s", err.msg);
+	chat.tok = l32_model_tokenizer(model);
+	chat.chat_format = s.c.chat_format;
+	chat.has_default_seed = s.c.has_seed;
+	l32_common_gen_defaults(&s.c, model, &chat.defaults);
+	chat.engine = l32_program_engine(model, (int32_t)s.c.ctx, (int32_t)s.c.batch,
+	    (int)s.c.threads, s.c.kv_f16, &err);
+	if (chat.engine == NULL || l32_api_chat_start(&chat, &err) == -1)
+		errx(L32_EXIT_FATAL, "%s", err.msg);
+	l32_fingerprint(model, (int)s.c.threads, chat.fingerprint, sizeof(chat.fingerprint));
+	if (s.embeddings && embed_init(&embed, model, chat.model_name, &s.c, &err) == -1)
+		errx(L32_EXIT_FATAL, "%s", err.msg);
+	if (l32_serve_ready(sv, &chat, s.embeddings ? &embed : NULL, chat.model_name, &err) == -1)
+		errx(L32_EXIT_FATAL, "%s", err.msg);
+	fprintf(stderr, "%s: %s loaded, %lld slots\n", getprogname(), chat.model_name, s.c.batch);
+
+	while (sigwait(&sigs, &sig) != 0)
+		;
+	fprintf(stderr, "%s: %s: finishing what is in flight (at most %g s)\n", getprogname(),
+	    strsignal(sig), s.grace);
+	l32_serve_stop(sv, s.grace);
+	l32_api_chat_stop(&chat);
+	if (s.embeddings) {
+		l32_api_embed_drop(&embed);
+		l32_embedder_free(embed.em);
+	}
+	l32_engine_free(chat.engine);
+	l32_model_free(model);
+	l32_keys_free(keys);
+	return 0;
+}
