@@ -10,13 +10,22 @@
  */
 #include <err.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "l32.h"
 #include "prog/l32_serve.h"
+
+/* SIGINT or SIGTERM while the model loads: nothing is in flight yet. */
+static void
+quit_loading(int sig)
+{
+	_exit(L32_EXIT_OK);
+}
 
 static void __attribute__((noreturn))
 usage(void)
@@ -177,13 +186,16 @@ main(int argc, char *argv[])
 		s.so.keys = keys;
 	}
 
-	/* SIGINT and SIGTERM are taken by sigwait below: blocked here, so
-	 * every thread started from now on leaves them to it */
+	/* SIGINT and SIGTERM are blocked in every thread started from here
+	 * on; this one takes them: at once while the model loads, through
+	 * sigwait once requests are answered */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, quit_loading);
+	signal(SIGTERM, quit_loading);
 
 	/* listen first, so /health can say the model is loading */
 	if ((sv = l32_serve_start(&s.so, &err)) == NULL)
@@ -192,6 +204,7 @@ main(int argc, char *argv[])
 	    strchr(s.so.host, ':') ? "[" : "", s.so.host, strchr(s.so.host, ':') ? "]" : "",
 	    l32_serve_port(sv));
 
+	pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
 	if ((model = l32_program_model(s.c.model, &chat.model_name, &err)) == NULL)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
 	chat.tok = l32_model_tokenizer(model);
@@ -205,6 +218,7 @@ main(int argc, char *argv[])
 	l32_fingerprint(model, (int)s.c.threads, chat.fingerprint, sizeof(chat.fingerprint));
 	if (s.embeddings && embed_init(&embed, model, chat.model_name, &s.c, &err) == -1)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	if (l32_serve_ready(sv, &chat, s.embeddings ? &embed : NULL, chat.model_name, &err) == -1)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
 	fprintf(stderr, "%s: %s loaded, %lld slots\n", getprogname(), chat.model_name, s.c.batch);
