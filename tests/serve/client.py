@@ -143,6 +143,10 @@ def raw(host, port, mode):
     deadline = t0 + 10
     if mode == "request-line":
         s.sendall(b"GARBAGE\r\n\r\n")
+    elif mode == "bad-header":
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n")
+    elif mode == "bad-version":
+        s.sendall(b"GET /health HTTP/9.7\r\nHost: x\r\n\r\n")
     elif mode == "big-header":
         s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (200 << 10) + b"\r\n\r\n")
     elif mode == "big-body":
