@@ -51,7 +51,7 @@ if [ -z "$port" ] || ! grep -q loaded "$T/log"; then
 	exit 1
 fi
 
-timeout 240 python3 "$CLIENT" many "http://127.0.0.1:$port/v1" $N "$T/req.json" "$T/answers"
+timeout 240 python3 "$CLIENT" many "http://127.0.0.1:$port/v1" $N "$T/req.json" "$T/answers" >/dev/null
 rc=$?
 [ $rc -eq 0 ] && ok "$N clients ran" || bad "$N clients ran" "exit $rc"
 if [ "$(jq -s 'map(select(.done and .error == null and .finish_reason != null)) | length' "$T/answers")" = $N ]; then

@@ -5,8 +5,11 @@
                                     (urllib, as a program would), print the body
   client.py stream URL FILE        the same streamed: print each data: payload
   client.py many URL N FILE OUT    N streaming requests at once (FILE's JSON with
-                                    seed 1..N), each answer's text and finish_reason
-                                    as one JSON line in OUT, in seed order
+                                    seed 1..N), each answer's text, finish_reason
+                                    and usage (with stream_options.include_usage)
+                                    as one JSON line in OUT, in seed order; prints
+                                    the seconds from the first request to the last
+                                    answer
   client.py raw HOST PORT MODE     one malformed or hostile HTTP exchange; prints
                                     the status (or "closed") and how long it took
 
@@ -83,20 +86,21 @@ def stream(url, path):
 
 
 def one_of_many(host, port, prefix, body, out, i):
-    text, finish, done, err = "", None, False, None
+    text, finish, done, err, usage = "", None, False, None, None
     try:
         for ev in stream_events(host, port, prefix, body):
             if ev == "[DONE]":
                 done = True
                 continue
             o = json.loads(ev)
+            usage = o.get("usage") or usage
             for c in o["choices"]:
                 text += c["delta"].get("content") or ""
                 finish = c["finish_reason"] or finish
     except Exception as e:  # noqa: BLE001 - reported in the output line
         err = str(e)
     out[i] = {"seed": body["seed"], "content": text, "finish_reason": finish,
-              "done": done, "error": err}
+              "done": done, "error": err, "usage": usage}
 
 
 def many(url, n, path, outpath):
@@ -104,6 +108,7 @@ def many(url, n, path, outpath):
     base = json.load(open(path))
     out = [None] * n
     threads = []
+    t0 = time.monotonic()
     for i in range(n):
         body = dict(base, seed=i + 1, stream=True)
         t = threading.Thread(target=one_of_many, args=(host, port, prefix, body, out, i))
@@ -111,6 +116,7 @@ def many(url, n, path, outpath):
         threads.append(t)
     for t in threads:
         t.join(TIMEOUT * 2)
+    print("%.3f" % (time.monotonic() - t0))
     with open(outpath, "w") as f:
         for o in out:
             f.write(json.dumps(o if o is not None else {"error": "no answer"}) + "\n")
