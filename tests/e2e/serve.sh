@@ -103,7 +103,7 @@ checks() {
 HOSTED='{"model": "meta-llama/llama-3.2-3b-instruct", "messages": [{"role": "system", "content": "Act like you are a helpful assistant."}, {"role": "user", "content": "Hi there!"}], "max_tokens": 512}'
 
 # ------------------------------------------------------------ the basics
-if ! serve main --batch 4; then
+if ! serve main --batch 4 --grace 120; then
 	bad "server starts" "$(cat "$T/main.log")"
 	echo "$npass passed, $nfail failed"
 	exit 1
@@ -238,7 +238,7 @@ if grep -q '"POST /v1/chat/completions" 200 [0-9]* tokens [0-9]* ms' "$T/main.lo
 if grep -q 'Hi there\|helpful assistant' "$T/main.log"; then bad "the log holds no prompt text"; else ok "the log holds no prompt text"; fi
 
 # SIGTERM: what is in flight finishes, then exit 0
-jq -c '.max_tokens = 1000 | .ignore_eos = true | .stream = true' "$T/hosted.json" >"$T/long.json"
+jq -c '.max_tokens = 300 | .ignore_eos = true | .stream = true' "$T/hosted.json" >"$T/long.json"
 curl -s -N -m 120 "$url/chat/completions" -H "Content-Type: application/json" -d @"$T/long.json" >"$T/long.txt" &
 cpid=$!
 i=0
