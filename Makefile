@@ -25,7 +25,7 @@ BLIS_FLAVOUR ?= $(firstword $(foreach f,pthread openmp serial,$(if $(wildcard /u
 BLIS_CFLAGS ?= -I/usr/include/$(MULTIARCH)/blis-$(BLIS_FLAVOUR)
 BLIS_LIBS   ?= -L/usr/lib/$(MULTIARCH)/blis-$(BLIS_FLAVOUR) -Wl,-rpath,/usr/lib/$(MULTIARCH)/blis-$(BLIS_FLAVOUR) -lblis
 
-PKGS     = libbsd-overlay jansson zlib
+PKGS     = libbsd-overlay jansson zlib libmicrohttpd
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
 CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check)

@@ -16,35 +16,9 @@
 #include "prog/l32_prog.h"
 
 struct generate {
-	struct l32_model *model;
-	struct l32_engine *engine;
-	const struct l32_tokenizer *tok;
-	const char *model_name;     /* what responses call the model */
-	char fingerprint[32];
-	enum l32_chat_format chat_format;
-	char date[64];
+	struct l32_api_chat api;    /* the requests (first: ops get it as arg) */
+	struct l32_program p;       /* options, model, engine (libcore/prog) */
 	const char *system;         /* -s: system message for --text */
-	int raw;                    /* --raw: one line of text per request, never streamed */
-	struct l32_gen_params defaults;
-	int has_default_seed;
-	struct l32_jobq *jobs;      /* requests waiting for slots or running */
-};
-
-/* One request, parsed. */
-struct request {
-	json_t *body;
-	int chat;                   /* messages (chat.completion) or prompt (text_completion) */
-	int stream, include_usage;
-	int tools;                  /* tools given and tool_choice is not "none" */
-	const char *model;          /* name to answer with */
-	struct l32_genreq g;
-	struct l32_tokens prompt;
-	struct l32_gen_choice *choices;
-	char id[48];
-	long long created;
-	unsigned char *started;     /* (n) role chunk sent */
-	struct l32_ticket *ticket;  /* where its answers go */
-	struct generate *gen;
 };
 
 static void __attribute__((noreturn))
@@ -58,402 +32,17 @@ usage(void)
 	exit(L32_EXIT_USAGE);
 }
 
-/* ------------------------------------------------------------ validation */
-
-/* Fields a request may carry besides the sampling ones; anything else
- * would be silently ignored, so it is an error naming it, as the hosted
- * endpoint answers. */
-static const char *const known_fields[] = {
-	"model", "messages", "prompt", "logprobs", "top_logprobs", "stream",
-	"stream_options", "tools", "tool_choice", "parallel_tool_calls", "user",
-	"metadata", "store", "id", "custom_id", "chat_template_kwargs",
-	"chat_format", "tool_prompt_format", "add_generation_prompt",
-	"response_format", "service_tier", "echo", "best_of", "suffix",
-	"modalities", NULL
-};
-
-static int
-unsupported(const char *param, const char *what, struct l32_err *err)
-{
-	l32_err_param(err, L32_ERR_UNSUPPORTED, param, "%s is not supported by l32-generate", what);
-	err->code = "unsupported_parameter";
-	return -1;
-}
-
-/* Fields whose non-default values would change the answer in ways l32 does
- * not implement. */
-static int
-check_unsupported(json_t *body, struct l32_err *err)
-{
-	json_t *v;
-	const char *s;
-
-	if ((v = json_object_get(body, "response_format")) != NULL && !json_is_null(v)) {
-		s = json_string_value(json_object_get(v, "type"));
-		if (s == NULL || strcmp(s, "text") != 0)
-			return unsupported("response_format", "response_format other than {\"type\": \"text\"}", err);
-	}
-	if ((v = json_object_get(body, "tool_choice")) != NULL && !json_is_null(v)) {
-		s = json_string_value(v);
-		if (s == NULL || (strcmp(s, "auto") != 0 && strcmp(s, "none") != 0))
-			return unsupported("tool_choice", "tool_choice other than \"auto\" or \"none\"", err);
-	}
-	if (json_is_true(json_object_get(body, "echo")))
-		return unsupported("echo", "echo", err);
-	if ((v = json_object_get(body, "best_of")) != NULL && !json_is_null(v) &&
-	    !(json_is_integer(v) && json_integer_value(v) == 1))
-		return unsupported("best_of", "best_of other than 1", err);
-	if ((v = json_object_get(body, "suffix")) != NULL && !json_is_null(v))
-		return unsupported("suffix", "suffix", err);
-	if ((v = json_object_get(body, "modalities")) != NULL && !json_is_null(v)) {
-		if (!json_is_array(v) || json_array_size(v) != 1 ||
-		    strcmp(json_string_value(json_array_get(v, 0)) ? json_string_value(json_array_get(v, 0)) : "", "text") != 0)
-			return unsupported("modalities", "modalities other than [\"text\"]", err);
-	}
-	return 0;
-}
-
-/* ---------------------------------------------------------------- prompts */
-
-static int
-chat_prompt(struct generate *g, struct request *r, struct l32_err *err)
-{
-	struct l32_chat_opts o;
-	json_t *tools = json_object_get(r->body, "tools");
-	const char *choice = json_string_value(json_object_get(r->body, "tool_choice"));
-
-	if (tools != NULL && json_is_null(tools))
-		tools = NULL;
-	if (tools != NULL && (!json_is_array(tools) || json_array_size(tools) == 0))
-		return l32_err_param(err, L32_ERR_INVALID, "tools", "tools must be a non-empty array");
-	/* tool_choice "none": the model is not offered the tools at all. */
-	if (choice != NULL && strcmp(choice, "none") == 0)
-		tools = NULL;
-	r->tools = tools != NULL;
-	l32_chat_opts_init(&o);
-	o.format = g->chat_format;
-	o.date_string = g->date;
-	if (l32_chat_opts_from_request(r->body, &o, err) == -1)
-		return -1;
-	return l32_chat_render(g->tok, json_object_get(r->body, "messages"), tools, &o,
-	    NULL, &r->prompt, err);
-}
-
-/* prompt: a string (BOS added, special tokens parsed, as llama.cpp's and
- * vLLM's servers do) or an array of token ids. */
-static int
-text_prompt(struct generate *g, struct request *r, struct l32_err *err)
-{
-	json_t *p = json_object_get(r->body, "prompt"), *v;
-	size_t i;
-	char param[32];
-
-	if (json_is_array(p) && json_array_size(p) == 1 && json_is_string(json_array_get(p, 0)))
-		p = json_array_get(p, 0);
-	if (json_is_string(p))
-		return l32_tokenize(g->tok, json_string_value(p), json_string_length(p),
-		    L32_TOKENIZE_BOS | L32_TOKENIZE_SPECIAL, &r->prompt, err);
-	if (!json_is_array(p))
-		return l32_err_param(err, L32_ERR_INVALID, "prompt", "prompt must be a string or an array of token ids");
-	json_array_foreach(p, i, v) {
-		snprintf(param, sizeof(param), "prompt[%zu]", i);
-		if (json_is_string(v))
-			return unsupported(param, "a list of several prompts (send one request per prompt)", err);
-		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-		    json_integer_value(v) >= l32_tokenizer_n_vocab(g->tok))
-			return l32_err_param(err, L32_ERR_INVALID, param, "%s is not a token id (0..%d)",
-			    param, l32_tokenizer_n_vocab(g->tok) - 1);
-		if (l32_tokens_push(&r->prompt, (int32_t)json_integer_value(v)) == -1)
-			return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
-	}
-	return 0;
-}
-
-/* -------------------------------------------------------------- responses */
-
-static json_t *
-usage_json(const struct request *r)
-{
-	json_int_t completion = 0;
-	int32_t i;
-
-	for (i = 0; i < r->g.p.n; i++)
-		completion += (json_int_t)r->choices[i].ids.n;
-	return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)r->prompt.n,
-	    "completion_tokens", completion, "total_tokens", (json_int_t)r->prompt.n + completion);
-}
-
-static json_t *
-envelope(const struct request *r, const char *object)
-{
-	return json_pack("{s:s, s:s, s:I, s:s, s:s}", "id", r->id, "object", object,
-	    "created", (json_int_t)r->created, "model", r->model,
-	    "system_fingerprint", r->gen->fingerprint);
-}
-
-/* A finished choice: content or tool_calls, and its finish_reason. */
-static json_t *
-choice_json(const struct request *r, int32_t i)
-{
-	struct l32_gen_choice *c = &r->choices[i];
-	json_t *calls = NULL, *msg, *o, *lp;
-	const char *finish = l32_finish_name(c->finish);
-
-	if (r->tools && l32_toolcalls_parse(c->text.data ? c->text.data : "", c->text.len, &calls, NULL) == 1)
-		finish = "tool_calls";
-	lp = c->logprobs != NULL ? json_pack("{s:O, s:n}", "content", c->logprobs, "refusal") : json_null();
-	if (!r->chat)
-		return json_pack("{s:i, s:s%, s:o, s:s}", "index", i, "text",
-		    c->text.data ? c->text.data : "", c->text.len, "logprobs", lp, "finish_reason", finish);
-	if (calls != NULL)
-		msg = json_pack("{s:s, s:n, s:o, s:n}", "role", "assistant", "content", "tool_calls", calls, "refusal");
-	else
-		msg = json_pack("{s:s, s:s%, s:n}", "role", "assistant", "content",
-		    c->text.data ? c->text.data : "", c->text.len, "refusal");
-	o = json_pack("{s:i, s:o, s:o, s:s}", "index", i, "message", msg, "logprobs", lp,
-	    "finish_reason", finish);
-	return o;
-}
-
-static int
-emit_completion(struct request *r)
-{
-	json_t *resp = envelope(r, r->chat ? "chat.completion" : "text_completion"), *arr = json_array();
-	int32_t i;
-
-	for (i = 0; i < r->g.p.n; i++)
-		json_array_append_new(arr, choice_json(r, i));
-	json_object_set_new(resp, "choices", arr);
-	json_object_set_new(resp, "usage", usage_json(r));
-	return l32_ticket_emit(r->ticket, resp);
-}
-
-/* One chat.completion.chunk (or text_completion chunk) with one choice. */
-static int
-emit_chunk(struct request *r, json_t *choice)
-{
-	json_t *resp = envelope(r, r->chat ? "chat.completion.chunk" : "text_completion");
-
-	json_object_set_new(resp, "choices", json_pack("[o]", choice));
-	if (r->include_usage)
-		json_object_set_new(resp, "usage", json_null());
-	return l32_ticket_emit(r->ticket, resp);
-}
-
-static json_t *
-logprobs_slice(const struct l32_gen_choice *c, size_t from)
-{
-	json_t *arr;
-	size_t i;
-
-	if (c->logprobs == NULL || from >= json_array_size(c->logprobs))
-		return json_null();
-	arr = json_array();
-	for (i = from; i < json_array_size(c->logprobs); i++)
-		json_array_append(arr, json_array_get(c->logprobs, i));
-	return json_pack("{s:o, s:n}", "content", arr, "refusal");
-}
-
-static int
-fin_tools(const char *fin)
-{
-	return fin != NULL && strcmp(fin, "tool_calls") == 0;
-}
-
-/* Streaming: the first chunk of a choice carries the role; then content
- * deltas; the last one the finish_reason.  With tools, the answer is held
- * until it is complete, since it may turn out to be tool calls. */
-static int
-on_stream(void *arg, int32_t index, const char *text, size_t len, size_t first_lp,
-    enum l32_finish finish)
-{
-	struct request *r = arg;
-	struct l32_gen_choice *c = &r->choices[index];
-	json_t *delta, *calls = NULL;
-	const char *fin = l32_finish_name(finish);
-
-	if (r->tools && !finish)
-		return 0;
-	if (r->chat && !r->started[index]) {
-		r->started[index] = 1;
-		if (emit_chunk(r, json_pack("{s:i, s:{s:s, s:s, s:n}, s:n, s:n}", "index", index,
-		    "delta", "role", "assistant", "content", "", "refusal", "logprobs", "finish_reason")) == -1)
-			return -1;
-	}
-	if (r->tools && finish) {
-		text = c->text.data ? c->text.data : "";
-		len = c->text.len;
-		first_lp = 0;
-		if (l32_toolcalls_parse(text, len, &calls, NULL) == 1) {
-			size_t i;
-			json_t *call;
-
-			json_array_foreach(calls, i, call)
-				json_object_set_new(call, "index", json_integer((json_int_t)i));
-			fin = "tool_calls";
-			if (emit_chunk(r, json_pack("{s:i, s:{s:o}, s:o, s:n}", "index", index, "delta",
-			    "tool_calls", calls, "logprobs", logprobs_slice(c, 0), "finish_reason")) == -1)
-				return -1;
-			len = 0;
-		}
-	}
-	/* text, or logprobs still to send at the end */
-	if (len > 0 || (c->logprobs != NULL && first_lp < json_array_size(c->logprobs) && !fin_tools(fin))) {
-		if (r->chat)
-			delta = json_pack("{s:i, s:{s:s%}, s:o, s:n}", "index", index, "delta", "content",
-			    text, len, "logprobs", logprobs_slice(c, first_lp), "finish_reason");
-		else
-			delta = json_pack("{s:i, s:s%, s:o, s:n}", "index", index, "text", text, len,
-			    "logprobs", logprobs_slice(c, first_lp), "finish_reason");
-		if (emit_chunk(r, delta) == -1)
-			return -1;
-	}
-	if (!finish)
-		return 0;
-	if (r->chat)
-		delta = json_pack("{s:i, s:{}, s:n, s:s}", "index", index, "delta", "logprobs",
-		    "finish_reason", fin);
-	else
-		delta = json_pack("{s:i, s:s, s:n, s:s}", "index", index, "text", "", "logprobs",
-		    "finish_reason", fin);
-	return emit_chunk(r, delta);
-}
-
-static int
-finish_stream(struct request *r)
-{
-	json_t *resp;
-
-	if (r->include_usage) {
-		resp = envelope(r, r->chat ? "chat.completion.chunk" : "text_completion");
-		json_object_set_new(resp, "choices", json_array());
-		json_object_set_new(resp, "usage", usage_json(r));
-		if (l32_ticket_emit(r->ticket, resp) == -1)
-			return -1;
-	}
-	return l32_ticket_emit_done(r->ticket);
-}
-
-/* --------------------------------------------------------------- requests */
-
-static int
-parse_stream(struct request *r, struct l32_filter *f, struct l32_err *err)
-{
-	json_t *so = json_object_get(r->body, "stream_options");
-
-	if (l32_json_get_bool(r->body, "stream", &r->stream, err) == -1)
-		return -1;
-	if (so != NULL && !json_is_null(so)) {
-		if (!json_is_object(so))
-			return l32_err_param(err, L32_ERR_INVALID, "stream_options", "stream_options must be an object");
-		if (l32_json_get_bool(so, "include_usage", &r->include_usage, err) == -1) {
-			strlcpy(err->param, "stream_options.include_usage", sizeof(err->param));
-			return -1;
-		}
-	}
-	if (r->gen->raw)
-		r->stream = 0;
-	if (r->stream && l32_filter_is_batch(f))
-		return l32_err_param(err, L32_ERR_INVALID, "stream", "stream is not available in Batch requests");
-	return 0;
-}
-
-static int
-prepare(struct generate *g, struct request *r, struct l32_filter *f, struct l32_err *err)
-{
-	struct l32_genreq_limits lim = { l32_tokenizer_n_vocab(g->tok), l32_engine_n_seq(g->engine) };
-	json_t *m = json_object_get(r->body, "messages"), *p = json_object_get(r->body, "prompt");
-
-	if (l32_request_fields(r->body, known_fields, l32_sampling_fields, err) == -1 ||
-	    check_unsupported(r->body, err) == -1 ||
-	    l32_request_model(r->body, g->model_name, &r->model, err) == -1 ||
-	    parse_stream(r, f, err) == -1)
-		return -1;
-	r->g.p = g->defaults;
-	if (l32_genreq_parse(r->body, &lim, &r->g, err) == -1)
-		return -1;
-	if (!r->g.has_seed && !g->has_default_seed)
-		r->g.p.seed = ((uint64_t)arc4random() << 32) | arc4random();
-	if (m != NULL && p != NULL)
-		return l32_err_param(err, L32_ERR_INVALID, "prompt", "a request has messages or prompt, not both");
-	r->chat = m != NULL;
-	if (m == NULL && p == NULL)
-		return l32_err_param(err, L32_ERR_INVALID, "messages", "a request needs messages (or prompt)");
-	if ((r->chat ? chat_prompt(g, r, err) : text_prompt(g, r, err)) == -1 ||
-	    l32_engine_check_prompt(g->engine, r->prompt.n, r->chat ? "messages" : "prompt", err) == -1)
-		return -1;
-	snprintf(r->id, sizeof(r->id), "%s-%016llx", r->chat ? "chatcmpl" : "cmpl",
-	    (unsigned long long)l32_filter_request_hash(f));
-	r->created = l32_filter_created();
-	return 0;
-}
-
-static void
-request_free(struct request *r)
-{
-	int32_t i;
-
-	for (i = 0; r->choices != NULL && i < r->g.p.n; i++)
-		l32_gen_choice_free(&r->choices[i]);
-	free(r->choices);
-	free(r->started);
-	l32_tokens_free(&r->prompt);
-	l32_genreq_free(&r->g);
-	json_decref(r->body);
-	free(r);
-}
-
-/* The job queue's answer: the whole response, or the end of the stream. */
-static int
-answer(void *arg, struct l32_ticket *t)
-{
-	struct request *r = arg;
-	int32_t i;
-
-	for (i = 0; i < r->g.p.n; i++)
-		l32_ticket_count_tokens(t, (long)r->choices[i].ids.n);
-	return r->stream ? finish_stream(r) : emit_completion(r);
-}
-
-static void
-release(void *arg)
-{
-	request_free(arg);
-}
-
-/* The request loop's step: every running request advances one token. */
-static int
-step(void *arg, struct l32_err *err)
-{
-	return l32_jobq_step(((struct generate *)arg)->jobs, err);
-}
-
+/* The request loop's ops over the API code. */
 static int
 handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err)
 {
-	struct generate *g = arg;
-	struct request *r;
+	return l32_api_chat_submit(arg, body, l32_filter_sink(f), err);
+}
 
-	if ((r = calloc(1, sizeof(*r))) == NULL)
-		return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
-	r->body = json_incref(body);  /* stop strings point into it */
-	r->gen = g;
-	if (prepare(g, r, f, err) == -1)
-		goto fail;
-	r->choices = calloc((size_t)r->g.p.n, sizeof(*r->choices));
-	r->started = calloc((size_t)r->g.p.n, 1);
-	if (r->choices == NULL || r->started == NULL) {
-		l32_err_set(err, L32_ERR_NOMEM, "out of memory");
-		goto fail;
-	}
-	r->ticket = l32_filter_hold(f);
-	if (l32_jobq_add(g->jobs, r, r->ticket, r->prompt.ids, r->prompt.n, &r->g.p, r->choices,
-	    r->stream ? on_stream : NULL, r, err) == -1)
-		goto fail;
-	return 0;
-fail:
-	request_free(r);
-	return -1;
+static int
+step(void *arg, struct l32_err *err)
+{
+	return l32_api_chat_step(arg, err);
 }
 
 /* --text: the line is the user message (after -s's system message). */
@@ -495,73 +84,40 @@ raw_text(void *arg, json_t *resp, size_t *len)
 int
 main(int argc, char *argv[])
 {
-	static const struct option longopts[] = {
-		{ "batch", required_argument, NULL, 'b' },
-		{ "chat-format", required_argument, NULL, L32_OPT_CHAT_FORMAT },
-		{ "check-weights", no_argument, NULL, L32_OPT_CHECK_WEIGHTS },
-		{ "ctx", required_argument, NULL, 'c' },
-		{ "date", required_argument, NULL, L32_OPT_DATE },
-		{ "help", no_argument, NULL, 'h' },
-		{ "kv-f16", no_argument, NULL, L32_OPT_KV_F16 },
-		{ "max-line", required_argument, NULL, L32_OPT_MAX_LINE },
-		{ "max-tokens", required_argument, NULL, L32_OPT_MAX_TOKENS },
-		{ "model", required_argument, NULL, 'm' },
-		{ "progress", no_argument, NULL, L32_OPT_PROGRESS },
-		{ "raw", no_argument, NULL, 'r' },
-		{ "seed", required_argument, NULL, L32_OPT_SEED },
+	static const struct option own[] = {
 		{ "sse", no_argument, NULL, 'E' },
 		{ "system", required_argument, NULL, 's' },
-		{ "temperature", required_argument, NULL, L32_OPT_TEMPERATURE },
-		{ "text", no_argument, NULL, 'T' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	static const char *const urls[] = { "/v1/chat/completions", "/v1/completions",
 	    "/chat/completions", "/completions", NULL };
 	struct l32_filter_ops ops = { from_text, handle, raw_text, urls, step, 0 };
-	struct l32_common c;
 	struct generate g;
 	struct l32_err err;
 	int ch, status;
 
 	memset(&g, 0, sizeof(g));
-	if (l32_common_init(&c, 4) == -1)
+	if (l32_program_init(&g.p, L32_TAKES_FILTER | L32_TAKES_MODEL | L32_TAKES_ENGINE |
+	    L32_TAKES_CHAT | L32_TAKES_GEN, 4, "s:", own) == -1)
 		usage();
-	while ((ch = getopt_long(argc, argv, "b:c:hm:rs:t:TV", longopts, NULL)) != -1) {
+	while ((ch = l32_program_getopt(&g.p, argc, argv)) != -1) {
 		switch (ch) {
-		case 'E': c.fo.sse = 1; break;
+		case 'E': g.p.opt.fo.sse = 1; break;
 		case 's': g.system = optarg; break;
 		case 'V': printf("%s %s\n", getprogname(), L32_VERSION); return 0;
-		default:
-			if (l32_common_opt(&c, ch, optarg) != 1)
-				usage();
+		default: usage();
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	l32_err_clear(&err);
-	g.chat_format = c.chat_format;
-	g.has_default_seed = c.has_seed;
-	if (l32_chat_date(c.date, g.date, sizeof(g.date), &err) == -1)
-		errx(L32_EXIT_USAGE, "--date: %s", err.msg);
-
-	if ((g.model = l32_program_model(c.model, &g.model_name, &err)) == NULL)
+	if ((status = l32_program_open(&g.p, &err)) != 0)
+		errx(status, "%s", err.msg);
+	l32_api_chat_init(&g.api, &g.p);
+	if (l32_api_chat_start(&g.api, &err) == -1)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
-	if (c.check_weights && l32_model_check_weights(g.model, &err) == -1)
-		errx(L32_EXIT_FATAL, "%s", err.msg);
-	g.tok = l32_model_tokenizer(g.model);
-	l32_common_gen_defaults(&c, g.model, &g.defaults);
-	g.engine = l32_program_engine(g.model, (int32_t)c.ctx, (int32_t)c.batch, (int)c.threads,
-	    c.kv_f16, &err);
-	if (g.engine == NULL || (g.jobs = l32_jobq_new(g.engine, answer, release)) == NULL)
-		errx(L32_EXIT_FATAL, "%s", g.engine == NULL ? err.msg : "out of memory");
-	l32_fingerprint(g.model, (int)c.threads, g.fingerprint, sizeof(g.fingerprint));
-	c.fo.max_inflight = (int)c.batch;
-	g.raw = c.fo.raw;
-	status = l32_filter_run(&ops, &g, &c.fo, argv, argc);
-	l32_jobq_free(g.jobs);  /* what a signal left unanswered */
-	l32_engine_free(g.engine);
-	l32_model_free(g.model);
+	g.p.opt.fo.max_inflight = (int)g.p.opt.batch;
+	status = l32_filter_run(&ops, &g, &g.p.opt.fo, argv, argc);
+	l32_api_chat_stop(&g.api);  /* what a signal left unanswered */
+	l32_program_close(&g.p);
 	return status;
 }

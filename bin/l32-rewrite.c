@@ -213,7 +213,7 @@ request_free(void *arg)
 
 /* A request whose answers are all there (l32_jobq_answer_fn). */
 static int
-answer(void *arg, struct l32_ticket *t)
+answer(void *arg, struct l32_sink *t)
 {
 	struct request *r = arg;
 	json_t *resp;
@@ -225,10 +225,10 @@ answer(void *arg, struct l32_ticket *t)
 		struct l32_err err;
 
 		l32_err_set(&err, L32_ERR_NOMEM, "out of memory");
-		l32_ticket_fail(t, &err);
+		l32_sink_fail(t, &err);
 		return 0;
 	}
-	return l32_ticket_emit(t, resp);
+	return l32_sink_emit(t, resp);
 }
 
 static int
@@ -269,7 +269,7 @@ handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err)
 		request_free(r);
 		return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
 	}
-	if (l32_jobq_add(w->jobs, r, l32_filter_hold(f), r->prompt.ids, r->prompt.n, &r->g.p,
+	if (l32_jobq_add(w->jobs, r, l32_filter_sink(f), r->prompt.ids, r->prompt.n, &r->g.p,
 	    r->choices, NULL, NULL, err) == -1) {
 		request_free(r);
 		return -1;
@@ -327,8 +327,8 @@ main(int argc, char *argv[])
 	int ch, status;
 
 	memset(&w, 0, sizeof(w));
-	if (l32_program_init(&w.p, L32_TAKES_MODEL | L32_TAKES_ENGINE | L32_TAKES_CHAT |
-	    L32_TAKES_GEN, 4, "", own) == -1)
+	if (l32_program_init(&w.p, L32_TAKES_FILTER | L32_TAKES_MODEL | L32_TAKES_ENGINE |
+	    L32_TAKES_CHAT | L32_TAKES_GEN, 4, "", own) == -1)
 		usage();
 	while ((ch = l32_program_getopt(&w.p, argc, argv)) != -1) {
 		switch (ch) {

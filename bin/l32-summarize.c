@@ -184,8 +184,8 @@ main(int argc, char *argv[])
 	int ch, status, whole = 0;
 
 	memset(&s, 0, sizeof(s));
-	if (l32_program_init(&s.p, L32_TAKES_MODEL | L32_TAKES_ENGINE | L32_TAKES_CHAT |
-	    L32_TAKES_GEN, 4, "f", own) == -1)
+	if (l32_program_init(&s.p, L32_TAKES_FILTER | L32_TAKES_MODEL | L32_TAKES_ENGINE |
+	    L32_TAKES_CHAT | L32_TAKES_GEN, 4, "f", own) == -1)
 		usage();
 	while ((ch = l32_program_getopt(&s.p, argc, argv)) != -1) {
 		switch (ch) {

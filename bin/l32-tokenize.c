@@ -289,7 +289,7 @@ main(int argc, char *argv[])
 	int ch, status;
 
 	memset(&t, 0, sizeof(t));
-	if (l32_program_init(&p, L32_TAKES_MODEL | L32_TAKES_CHAT, 1, "BcdnPsS", own) == -1)
+	if (l32_program_init(&p, L32_TAKES_FILTER | L32_TAKES_MODEL | L32_TAKES_CHAT, 1, "BcdnPsS", own) == -1)
 		usage();
 	while ((ch = l32_program_getopt(&p, argc, argv)) != -1) {
 		switch (ch) {

@@ -26,6 +26,12 @@ _l32_options()
 		echo "-m= --model= --progress -r --raw --seed= --show-prompt --task="
 		echo "--temperature= -T --text -t= --threads= -V --version"
 		;;
+	l32-serve)
+		echo "--api-key-file= -b= --batch= -c= --ctx= --chat-format= --date="
+		echo "--grace= -h --help --host= --kv-f16 --max-body= --max-conns="
+		echo "--max-header= --max-tokens= -m= --model= --no-embeddings --port="
+		echo "--queue= --seed= --temperature= -t= --threads= --timeout= -V --version"
+		;;
 	l32-summarize)
 		echo "-b= --batch= -c= --ctx= --chat-format= --date= -f --file --focus= --format="
 		echo "-h --help --check-weights --kv-f16 --language= --max-line= --max-tokens="
@@ -98,7 +104,7 @@ _l32()
 		COMPREPLY=($(compgen -P "$pre" -W "query concise formal casual simplify grammar translate" -- "$cur"))
 		return
 		;;
-	-m | --model | --tokenizer)
+	-m | --model | --tokenizer | --api-key-file)
 		_l32_files "$cur" "$pre"
 		return
 		;;
@@ -120,4 +126,4 @@ _l32()
 	_l32_files "$cur"
 }
 
-complete -F _l32 l32-embed l32-generate l32-rewrite l32-summarize l32-tokenize
+complete -F _l32 l32-embed l32-generate l32-rewrite l32-serve l32-summarize l32-tokenize

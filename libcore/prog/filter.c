@@ -28,6 +28,7 @@
  * written.  Answers leave in input order: a ticket behind an unfinished one
  * keeps its output until it reaches the head of the queue. */
 struct l32_ticket {
+	struct l32_sink sink;      /* the API code's view of it (first) */
 	struct l32_filter *f;
 	const char *file;          /* input name (owned by the filter) */
 	const char *doc;           /* the whole file this line holds (opts->doc_names), or NULL */
@@ -363,40 +364,6 @@ l32_filter_emit(struct l32_filter *f, json_t *resp)
 	return l32_ticket_emit(f->cur, resp);
 }
 
-static const char *
-default_code(const struct l32_err *err)
-{
-	if (err->code != NULL)
-		return err->code;
-	switch (err->kind) {
-	case L32_ERR_CONTEXT: return "context_length_exceeded";
-	case L32_ERR_UNSUPPORTED: return "unsupported_value";
-	case L32_ERR_NOMEM: return "resource_exhausted";
-	default: return "invalid_value";
-	}
-}
-
-/* The error object.  Message and param are made valid UTF-8 first: they
- * may quote part of the line cut in the middle of a character (jansson's
- * "near '...'", a "%.40s"), and jansson refuses such strings. */
-static json_t *
-error_json(const struct l32_err *err)
-{
-	struct l32_buf msg = { 0 }, param = { 0 };
-	json_t *e = NULL;
-
-	if (l32_utf8_sanitize(&msg, err->msg, strnlen(err->msg, sizeof(err->msg))) == 0 &&
-	    l32_utf8_sanitize(&param, err->param, strnlen(err->param, sizeof(err->param))) == 0)
-		e = json_pack("{s:s%, s:s, s:o, s:s}", "message", msg.data ? msg.data : "", msg.len,
-		    "type", err->kind == L32_ERR_NOMEM || err->kind == L32_ERR_MODEL ?
-		    "server_error" : "invalid_request_error",
-		    "param", param.len > 0 ? json_stringn(param.data, param.len) : json_null(),
-		    "code", default_code(err));
-	l32_buf_free(&msg);
-	l32_buf_free(&param);
-	return e;
-}
-
 /* The error line for a failed request (or a Batch output line carrying it). */
 static int
 emit_error(struct l32_ticket *t, const struct l32_err *err)
@@ -413,7 +380,7 @@ emit_error(struct l32_ticket *t, const struct l32_err *err)
 		warnx("%s:%ld: %s", t->file, t->lineno, err->msg);
 	if (f->opts->raw)  /* keep one line per request */
 		return ticket_line(t, "", 0);
-	if ((e = error_json(err)) == NULL) {
+	if ((e = l32_api_error_json(err)) == NULL) {
 		warnx("out of memory writing an error line");
 		f->out_failed = 1;
 		return -1;
@@ -544,6 +511,60 @@ l32_ticket_count_tokens(struct l32_ticket *t, long n)
 	t->f->n_tokens += n;
 }
 
+/* ------------------------------------------------------------------- sink */
+
+static struct l32_ticket *
+of_sink(struct l32_sink *s)
+{
+	return (struct l32_ticket *)s;
+}
+
+static int
+sink_emit(struct l32_sink *s, json_t *resp)
+{
+	return l32_ticket_emit(of_sink(s), resp);
+}
+
+static int
+sink_emit_done(struct l32_sink *s)
+{
+	return l32_ticket_emit_done(of_sink(s));
+}
+
+static void
+sink_finish(struct l32_sink *s)
+{
+	l32_ticket_finish(of_sink(s));
+}
+
+static void
+sink_fail(struct l32_sink *s, const struct l32_err *err)
+{
+	l32_ticket_fail(of_sink(s), err);
+}
+
+static void
+sink_count_tokens(struct l32_sink *s, long n)
+{
+	l32_ticket_count_tokens(of_sink(s), n);
+}
+
+static const struct l32_sink_ops ticket_sink_ops = {
+	sink_emit, sink_emit_done, sink_finish, sink_fail, sink_count_tokens, NULL
+};
+
+struct l32_sink *
+l32_filter_sink(struct l32_filter *f)
+{
+	struct l32_ticket *t = l32_filter_hold(f);
+
+	t->sink.ops = &ticket_sink_ops;
+	t->sink.id = t->hash;
+	t->sink.batch = t->batch;
+	t->sink.raw = f->opts->raw;
+	return &t->sink;
+}
+
 uint64_t
 l32_ticket_hash(const struct l32_ticket *t)
 {
@@ -612,40 +633,22 @@ unwrap_batch(struct l32_ticket *t, json_t *obj, struct l32_err *err)
 	return json_incref(body);
 }
 
-/* The error of a line jansson refused.  A number too large for it in an
- * otherwise valid line is a value out of range, on the member that holds
- * it; anything else is invalid JSON.  Either way the id, custom_id and
- * metadata that precede the fault come back on the error line. */
+/* A line l32_api_parse_body refused: the id, custom_id and metadata that
+ * precede the fault come back on its error line. */
 static void
-refused_line(struct l32_ticket *t, const char *s, size_t n, const json_error_t *jerr,
-    struct l32_err *err)
+refused_line(struct l32_ticket *t, struct l32_line_salvage *sv, struct l32_err *err)
 {
-	struct l32_line_salvage sv;
-	const char *param;
-
-	l32_line_salvage(s, n, &sv);
-	if (sv.id != NULL && !json_is_null(sv.id))
-		t->req_id = json_incref(sv.id);
-	if (sv.custom_id != NULL && !json_is_null(sv.custom_id))
-		t->custom_id = json_incref(sv.custom_id);
-	if (sv.metadata != NULL && !json_is_null(sv.metadata))
-		t->metadata = json_incref(sv.metadata);
+	if (sv->id != NULL && !json_is_null(sv->id))
+		t->req_id = json_incref(sv->id);
+	if (sv->custom_id != NULL && !json_is_null(sv->custom_id))
+		t->custom_id = json_incref(sv->custom_id);
+	if (sv->metadata != NULL && !json_is_null(sv->metadata))
+		t->metadata = json_incref(sv->metadata);
 	/* an error line of a Batch line is a Batch output line */
-	t->batch = json_is_string(t->custom_id) && sv.has_body;
-	if (sv.valid && !sv.is_object) {
-		l32_err_set(err, L32_ERR_INVALID, "a request must be a JSON object");
-		err->code = "invalid_type";
-	} else if (sv.valid) {
-		param = sv.path;
-		if (t->batch && strncmp(param, "body.", 5) == 0)
-			param += 5;  /* a Batch body's fields are named as the request's */
-		l32_err_param(err, L32_ERR_INVALID, param,
-		    "%s is %s, which is out of range", param, sv.number);
-	} else {
-		l32_err_set(err, L32_ERR_INVALID, "invalid JSON at column %d: %s", jerr->column, jerr->text);
-		err->code = "invalid_json";
-	}
-	l32_line_salvage_free(&sv);
+	t->batch = json_is_string(t->custom_id) && sv->has_body;
+	if (t->batch && strncmp(err->param, "body.", 5) == 0)  /* a Batch body's fields are named as the request's */
+		memmove(err->param, err->param + 5, strlen(err->param + 5) + 1);
+	l32_line_salvage_free(sv);
 }
 
 /* Turns one input line into a request body, or fails with err. */
@@ -653,38 +656,18 @@ static json_t *
 parse_line(struct l32_ticket *t, const char *s, size_t n, struct l32_err *err)
 {
 	struct l32_filter *f = t->f;
-	json_error_t jerr;
+	struct l32_line_salvage sv;
 	json_t *obj, *body;
-	size_t i;
 
-	if (!l32_utf8_valid(s, n)) {
-		uint32_t cp;
-		int k;
-
-		for (i = 0; i < n; i += (size_t)k)
-			if ((k = l32_utf8_decode((const unsigned char *)s + i, n - i, &cp)) == 0)
-				break;
-		l32_err_set(err, L32_ERR_INVALID, "line is not valid UTF-8 (near byte %zu)", i + 1);
-		err->code = "invalid_encoding";
-		return NULL;
-	}
-	if (f->opts->text) {
+	if (f->opts->text && l32_utf8_valid(s, n)) {
 		if (f->ops->from_text == NULL) {
 			l32_err_set(err, L32_ERR_UNSUPPORTED, "--text is not supported by %s", getprogname());
 			return NULL;
 		}
 		return f->ops->from_text(f->arg, s, n, err);
 	}
-	/* any JSON value: a scalar line is the wrong type, not broken JSON */
-	obj = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &jerr);
-	if (obj == NULL) {
-		refused_line(t, s, n, &jerr, err);
-		return NULL;
-	}
-	if (!json_is_object(obj)) {
-		json_decref(obj);
-		l32_err_set(err, L32_ERR_INVALID, "a request must be a JSON object");
-		err->code = "invalid_type";
+	if ((obj = l32_api_parse_body(s, n, "line", &sv, err)) == NULL) {
+		refused_line(t, &sv, err);
 		return NULL;
 	}
 	note_echo(t, obj);

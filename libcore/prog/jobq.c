@@ -2,7 +2,7 @@
  * jobq.c - requests of the request loop run on one engine together
  * (continuous batching): each waits, in input order, for as many free
  * sequence slots as it has choices, runs as a job that every step advances
- * with the others, and is answered through its ticket when it is done.
+ * with the others, and is answered through its sink when it is done.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +11,7 @@
 
 struct entry {
 	void *req;
-	struct l32_ticket *ticket;
+	struct l32_sink *sink;
 	const int32_t *prompt;        /* (n_prompt), the caller's */
 	size_t n_prompt;
 	struct l32_gen_params p;
@@ -78,7 +78,7 @@ append(struct entry **list, struct entry *x)
 }
 
 int
-l32_jobq_add(struct l32_jobq *q, void *req, struct l32_ticket *t, const int32_t *prompt,
+l32_jobq_add(struct l32_jobq *q, void *req, struct l32_sink *s, const int32_t *prompt,
     size_t n_prompt, const struct l32_gen_params *p, struct l32_gen_choice *choices,
     l32_gen_stream_fn stream, void *stream_arg, struct l32_err *err)
 {
@@ -86,7 +86,7 @@ l32_jobq_add(struct l32_jobq *q, void *req, struct l32_ticket *t, const int32_t 
 
 	if (x == NULL)
 		return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
-	*x = (struct entry){ req, t, prompt, n_prompt, *p, choices, stream, stream_arg, NULL, NULL };
+	*x = (struct entry){ req, s, prompt, n_prompt, *p, choices, stream, stream_arg, NULL, NULL };
 	append(&q->waiting, x);
 	return 0;
 }
@@ -105,7 +105,7 @@ start_waiting(struct l32_jobq *q)
 		x->job = l32_job_start(q->e, x->prompt, x->n_prompt, &x->p, x->choices,
 		    x->stream, x->stream_arg, &err);
 		if (x->job == NULL) {
-			l32_ticket_fail(x->ticket, &err);
+			l32_sink_fail(x->sink, &err);
 			entry_free(q, x);
 			continue;
 		}
@@ -132,19 +132,41 @@ finish_done(struct l32_jobq *q)
 		l32_job_free(x->job);   /* slots back before the next start */
 		x->job = NULL;
 		if (failed)  /* its error line in place of the answer */
-			l32_ticket_fail(x->ticket, &err);
-		else if (q->answer(x->req, x->ticket) == -1)
+			l32_sink_fail(x->sink, &err);
+		else if (q->answer(x->req, x->sink) == -1)
 			rc = -1;
 		else
-			l32_ticket_finish(x->ticket);
+			l32_sink_finish(x->sink);
 		entry_free(q, x);
 	}
 	return rc;
 }
 
+/* Drops the requests of list whose sinks were cancelled: their slots are
+ * free for the next start. */
+static void
+drop_cancelled(struct l32_jobq *q, struct entry **pp)
+{
+	struct entry *x;
+	struct l32_err err;
+
+	while ((x = *pp) != NULL) {
+		if (!l32_sink_cancelled(x->sink)) {
+			pp = &x->next;
+			continue;
+		}
+		*pp = x->next;
+		l32_err_set(&err, L32_ERR_IO, "the client went away");
+		l32_sink_fail(x->sink, &err);
+		entry_free(q, x);
+	}
+}
+
 int
 l32_jobq_step(struct l32_jobq *q, struct l32_err *err)
 {
+	drop_cancelled(q, &q->waiting);
+	drop_cancelled(q, &q->running);
 	start_waiting(q);
 	if (l32_engine_busy(q->e) && l32_engine_step(q->e, err) == -1)
 		return -1;

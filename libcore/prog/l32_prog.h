@@ -211,9 +211,10 @@ extern const char *const l32_sampling_fields[];
 
 /* -------------------------------------------------------- shared options */
 
-/* Which of the shared options a program takes (besides -h, -V, -r, -T,
- * --max-line and --progress, which every program takes). */
+/* Which of the shared options a program takes (besides -h and -V, which
+ * every program takes). */
 enum l32_takes {
+	L32_TAKES_FILTER = 1 << 4,  /* -r, -T, --max-line, --progress: an NDJSON filter */
 	L32_TAKES_MODEL = 1 << 0,   /* -m, --model */
 	L32_TAKES_ENGINE = 1 << 1,  /* -b, -c, -t, --kv-f16, --check-weights: computes */
 	L32_TAKES_CHAT = 1 << 2,    /* --chat-format, --date */
@@ -315,11 +316,13 @@ void l32_program_close(struct l32_program *p);
  * batching): each waits, in input order, for as many free sequence slots
  * as it has choices, then runs as a job that every step advances with the
  * others.  When its job is done, answer() writes its response through its
- * ticket (-1: output failed); then, or when it could not start (its ticket
- * failed with the error), release() frees it. */
-struct l32_ticket;
+ * sink (-1: output failed) and the sink is finished; then, or when it
+ * could not start (its sink failed with the error), or its sink was
+ * cancelled (failed, its slots given back at the next step), release()
+ * frees it. */
+struct l32_sink;
 struct l32_gen_choice;
-typedef int (*l32_jobq_answer_fn)(void *req, struct l32_ticket *t);
+typedef int (*l32_jobq_answer_fn)(void *req, struct l32_sink *s);
 typedef void (*l32_jobq_free_fn)(void *req);
 struct l32_jobq;
 
@@ -329,7 +332,7 @@ void l32_jobq_free(struct l32_jobq *q);
 /* Queues req: prompt (n_prompt ids) and choices (p->n, zeroed) are the
  * caller's and must stay until release().  stream (may be NULL) gets the
  * text of each step as l32_generate's does. */
-int l32_jobq_add(struct l32_jobq *q, void *req, struct l32_ticket *t, const int32_t *prompt,
+int l32_jobq_add(struct l32_jobq *q, void *req, struct l32_sink *s, const int32_t *prompt,
     size_t n_prompt, const struct l32_gen_params *p, struct l32_gen_choice *choices,
     l32_gen_stream_fn stream, void *stream_arg, struct l32_err *err);
 /* Starts what can start, decodes one token of every running choice,
@@ -349,5 +352,7 @@ int l32_docs_feed(char *const *files, int nfiles, struct l32_err *err);
 /* Waits for the reader; -1 with err when a file could not be read (the
  * files after it were not sent). */
 int l32_docs_wait(struct l32_err *err);
+
+#include "prog/l32_api.h"
 
 #endif /* L32_PROG_API_H */

@@ -12,6 +12,9 @@
 # 2. Runs every bench program in $L32_BENCH with no arguments
 #    (bench_tokenizer, bench_kernels, ...), then bench_model on each model.
 #    Every program prints one line per figure.
+# 3. tests/bench/serve.sh on the first model: 32 streaming clients against
+#    l32-serve --batch 8 and the same requests through l32-generate
+#    --batch 8, tokens per second and their ratio.
 #
 # Environment (set by make bench): L32_BENCH, L32_TOOLS, L32_BIN, L32_SHARED.
 # L32_BENCH_TYPES overrides the list of types ("Q8_0 Q4_0 BF16 Q4_K_M").
@@ -76,5 +79,13 @@ for f in $models; do
 	echo "== bench_model ${f##*/} (load average $(load))"
 	"$bench/bench_model" "$f" || { echo "bench: bench_model ${f##*/} failed"; rc=1; }
 done
+
+# ------------------------------------------- l32-serve against the filter
+# 32 streaming clients against l32-serve --batch 8, and the same requests
+# through l32-generate --batch 8, on the first model.
+f=${models# }
+f=${f%% *}
+echo "== serve ${f##*/} (load average $(load))"
+L32_BIN=${L32_BIN:?L32_BIN is not set} sh "$(dirname "$0")/serve.sh" "$f" || { echo "bench: serve failed"; rc=1; }
 echo "bench: done, load average $(load)"
 exit $rc
