@@ -27,7 +27,7 @@ _l32_options()
 		echo "--temperature= -T --text -t= --threads= -V --version"
 		;;
 	l32-serve)
-		echo "--api-key-file= -b= --batch= -c= --ctx= --chat-format= --date="
+		echo "--api-key-file= -b= --batch= -c= --ctx= --chat-format= --check-weights --date="
 		echo "--grace= -h --help --host= --kv-f16 --max-body= --max-conns="
 		echo "--max-header= --max-tokens= -m= --model= --no-embeddings --port="
 		echo "--queue= --seed= --temperature= -t= --threads= --timeout= -V --version"

@@ -223,7 +223,8 @@ enum l32_takes {
 
 /* getopt_long values of the shared options: the letter where the option
  * has one, else a value above every letter, so a program's own options may
- * use any letter the shared ones do not. */
+ * use any letter the shared ones do not; a program's own long-only options
+ * take values from L32_OPT_OWN on. */
 enum {
 	L32_OPT_BATCH = 'b',        /* -b, --batch N */
 	L32_OPT_CTX = 'c',          /* -c, --ctx N (L32_CTX) */
@@ -240,6 +241,7 @@ enum {
 	L32_OPT_SEED,               /* --seed N */
 	L32_OPT_TEMPERATURE,        /* --temperature T */
 	L32_OPT_CHECK_WEIGHTS,      /* --check-weights */
+	L32_OPT_OWN = 512,          /* the first value for a program's own options */
 };
 
 struct l32_common {

@@ -168,8 +168,17 @@ l32_program_init(struct l32_program *p, unsigned mask, long long batch,
 		if (o->shortopt != NULL)
 			strlcat(p->shortopts, o->shortopt, sizeof(p->shortopts));
 	}
-	for (size_t i = 0; i < n_own; i++)
+	for (size_t i = 0; i < n_own; i++) {
+		/* a program's own value must not be a shared option's: getopt
+		 * would hand it to the wrong one */
+		for (size_t j = 0; j < N_SHARED; j++)
+			if (own_long[i].val == shared_opts[j].val) {
+				warnx("--%s: its getopt value is --%s's", own_long[i].name,
+				    shared_opts[j].name);
+				return -1;
+			}
 		p->longopts[n++] = own_long[i];
+	}
 	if (own_short != NULL &&
 	    strlcat(p->shortopts, own_short, sizeof(p->shortopts)) >= sizeof(p->shortopts)) {
 		warnx("the option letters do not fit the option table");
