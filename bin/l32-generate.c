@@ -27,6 +27,7 @@ struct generate {
 	struct l32_gen_params defaults;
 	int has_default_seed;
 	struct l32_jobq *jobs;      /* requests waiting for slots or running */
+	char *grammar;              /* --grammar: GBNF for every request, or NULL */
 };
 
 /* One request, parsed. */
@@ -51,7 +52,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: %s [-hrTV] [-b batch] [-c ctx] [-m model] [-s system] [-t threads]\n"
-	    "       [--chat-format hf|meta] [--date date] [--kv-f16] [--max-line bytes]\n"
+	    "       [--chat-format hf|meta] [--date date] [--grammar file] [--kv-f16] [--max-line bytes]\n"
 	    "       [--max-tokens n] [--progress] [--seed n] [--sse] [--temperature t] [file ...]\n",
 	    getprogname());
 	exit(L32_EXIT_USAGE);
@@ -67,7 +68,7 @@ static const char *const known_fields[] = {
 	"stream_options", "tools", "tool_choice", "parallel_tool_calls", "user",
 	"metadata", "store", "id", "custom_id", "chat_template_kwargs",
 	"chat_format", "tool_prompt_format", "add_generation_prompt",
-	"response_format", "service_tier", "echo", "best_of", "suffix",
+	"response_format", "grammar", "service_tier", "echo", "best_of", "suffix",
 	"modalities", NULL
 };
 
@@ -87,11 +88,6 @@ check_unsupported(json_t *body, struct l32_err *err)
 	json_t *v;
 	const char *s;
 
-	if ((v = json_object_get(body, "response_format")) != NULL && !json_is_null(v)) {
-		s = json_string_value(json_object_get(v, "type"));
-		if (s == NULL || strcmp(s, "text") != 0)
-			return unsupported("response_format", "response_format other than {\"type\": \"text\"}", err);
-	}
 	if ((v = json_object_get(body, "tool_choice")) != NULL && !json_is_null(v)) {
 		s = json_string_value(v);
 		if (s == NULL || (strcmp(s, "auto") != 0 && strcmp(s, "none") != 0))
@@ -360,7 +356,8 @@ parse_stream(struct request *r, struct l32_filter *f, struct l32_err *err)
 static int
 prepare(struct generate *g, struct request *r, struct l32_filter *f, struct l32_err *err)
 {
-	struct l32_genreq_limits lim = { l32_tokenizer_n_vocab(g->tok), l32_engine_n_seq(g->engine) };
+	struct l32_genreq_limits lim = { l32_tokenizer_n_vocab(g->tok), l32_engine_n_seq(g->engine),
+	    1, g->grammar };
 	json_t *m = json_object_get(r->body, "messages"), *p = json_object_get(r->body, "prompt");
 
 	if (l32_request_fields(r->body, known_fields, l32_sampling_fields, err) == -1 ||
@@ -498,6 +495,7 @@ main(int argc, char *argv[])
 		{ "chat-format", required_argument, NULL, 'F' },
 		{ "ctx", required_argument, NULL, 'c' },
 		{ "date", required_argument, NULL, 'D' },
+		{ "grammar", required_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "kv-f16", no_argument, NULL, 'K' },
 		{ "max-line", required_argument, NULL, 'L' },
@@ -528,6 +526,10 @@ main(int argc, char *argv[])
 	while ((ch = getopt_long(argc, argv, "b:c:hm:rs:t:TV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'E': c.fo.sse = 1; break;
+		case 'G':
+			if ((g.grammar = l32_grammar_read_gbnf(optarg, &err)) == NULL)
+				errx(L32_EXIT_USAGE, "--grammar: %s", err.msg);
+			break;
 		case 's': g.system = optarg; break;
 		case 'V': printf("%s %s\n", getprogname(), L32_VERSION); return 0;
 		default:
@@ -558,5 +560,6 @@ main(int argc, char *argv[])
 	l32_jobq_free(g.jobs);  /* what a signal left unanswered */
 	l32_engine_free(g.engine);
 	l32_model_free(g.model);
+	free(g.grammar);
 	return status;
 }

@@ -8,6 +8,12 @@
  * Batch invariance: prefill batches and decode batches are never mixed, and
  * each choice's prompt is evaluated on its own, so a choice's logits do not
  * depend on what else runs beside it.
+ *
+ * Constrained decoding: with a grammar, each choice keeps its own
+ * automaton state; before each draw the logits of the tokens the state
+ * does not allow are set to -infinity (the sampler and the logprobs then
+ * see only the allowed ones), and the choice ends with "stop" as soon as
+ * the text is complete under the grammar.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -15,6 +21,7 @@
 
 #include "l32.h"
 #include "model.h"
+#include "grammar/l32_grammar.h"
 
 struct l32_engine {
 	struct l32_model *m;
@@ -28,6 +35,7 @@ struct l32_engine {
 	struct run **dest;               /* (n_batch) run each batch row belongs to */
 	unsigned char *slot_used;        /* (n_seq) sequence slots taken by a job */
 	struct l32_job *jobs;            /* jobs with choices still running */
+	struct l32_vocab_trie *trie;     /* the vocabulary for grammars, built on first use */
 };
 
 /* One choice while it is being generated. */
@@ -43,6 +51,7 @@ struct run {
 	size_t match_from;         /* stop strings are matched after this byte */
 	size_t lp_streamed;        /* logprobs entries already streamed */
 	int32_t index;             /* choice index in its job */
+	int32_t gstate;            /* grammar state (with a grammar) */
 };
 
 /* One request: its choices, generated together with other jobs' choices. */
@@ -145,6 +154,7 @@ l32_engine_free(struct l32_engine *e)
 		l32_job_free(e->jobs);
 	l32_ctx_free(e->ctx);
 	l32_sampler_free(e->sm);
+	l32_vocab_trie_free(e->trie);
 	free(e->b_tok);
 	free(e->b_pos);
 	free(e->b_seq);
@@ -253,7 +263,8 @@ record_logprobs(const struct l32_engine *e, const struct l32_gen_params *p,
 	alts = json_array();
 	l32_top_ids(r->logits, e->n_vocab, k, top);
 	for (i = 0; i < k; i++)
-		json_array_append_new(alts, token_json(e->tok, top[i], r->logits[top[i]] - lse));
+		if (isfinite(r->logits[top[i]]))  /* not a token the grammar ruled out */
+			json_array_append_new(alts, token_json(e->tok, top[i], r->logits[top[i]] - lse));
 	json_object_set_new(entry, "top_logprobs", alts);
 	return json_array_append_new(r->c->logprobs, entry);
 }
@@ -302,6 +313,49 @@ holdback(const struct l32_gen_params *p, const struct run *r)
 	return most;
 }
 
+/* Moves a choice's grammar state over the bytes of token id; the text is
+ * finished when nothing more may follow. */
+static int
+grammar_step(struct l32_engine *e, const struct l32_gen_params *p, struct run *r, int32_t id,
+    struct l32_err *err)
+{
+	const char *b;
+	size_t n;
+	int32_t st;
+
+	b = l32_token_bytes(e->tok, id, &n);
+	if ((st = l32_grammar_advance(p->grammar, r->gstate, b, n, err)) < 0)
+		return -1;
+	if (st == L32_GRAMMAR_DEAD)  /* the mask allowed only live tokens */
+		return l32_err_set(err, L32_ERR_INVALID, "grammar: token %d leaves the grammar", id);
+	r->gstate = st;
+	if (l32_grammar_complete(p->grammar, st))
+		r->c->finish = L32_FINISH_STOP;
+	return 0;
+}
+
+/* Sets the logits of the tokens the choice's grammar state rules out to
+ * -infinity; stop tokens too when the request ignores them. */
+static int
+grammar_mask(struct l32_engine *e, const struct l32_gen_params *p, struct run *r,
+    struct l32_err *err)
+{
+	const uint64_t *m = l32_grammar_mask(p->grammar, e->trie, r->gstate, err);
+
+	if (m == NULL)
+		return -1;
+	l32_grammar_apply_mask(m, r->logits, e->n_vocab);
+	if (p->ignore_eos) {
+		int32_t s[3] = { l32_tokenizer_eos(e->tok), l32_tokenizer_eot(e->tok), l32_tokenizer_eom(e->tok) };
+		int i;
+
+		for (i = 0; i < 3; i++)
+			if (s[i] >= 0 && s[i] < e->n_vocab)
+				r->logits[s[i]] = -INFINITY;
+	}
+	return 0;
+}
+
 /* Adds a sampled token to a choice; sets finish when it ends. */
 static int
 accept(struct l32_engine *e, const struct l32_gen_params *p, struct run *r,
@@ -326,6 +380,10 @@ accept(struct l32_engine *e, const struct l32_gen_params *p, struct run *r,
 		r->match_from = c->text.len;
 	} else if (l32_decoder_push(&r->dec, e->tok, id, &c->text, err) == -1)
 		return -1;
+	if (p->grammar != NULL && !l32_tokenizer_is_special(e->tok, id) && grammar_step(e, p, r, id, err) == -1)
+		return -1;
+	if (c->finish)
+		return 0;
 	if (p->n_stop > 0 && find_stop(p, r, old_len)) {
 		c->finish = L32_FINISH_STOP;
 		return 0;
@@ -432,6 +490,8 @@ new_runs(struct l32_job *j, struct l32_gen_choice *choices, struct l32_err *err)
 		/* Each choice its own stream, reproducible from the seed. */
 		l32_rng_seed(&r->rng, j->p.seed + (uint64_t)i * 0x9e3779b97f4a7c15ULL);
 		l32_decoder_init(&r->dec);
+		if (j->p.grammar != NULL && (r->gstate = l32_grammar_start(j->p.grammar)) < 0)
+			return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
 	}
 	return 0;
 }
@@ -489,6 +549,9 @@ l32_job_start(struct l32_engine *e, const int32_t *prompt, size_t n_prompt,
 		l32_err_set(err, L32_ERR_NOMEM, "all %d sequence slots are busy", e->cp.n_seq);
 		return NULL;
 	}
+	/* the vocabulary trie of grammars: built once, on the first request with one */
+	if (p->grammar != NULL && e->trie == NULL && (e->trie = l32_vocab_trie_new(e->tok, err)) == NULL)
+		return NULL;
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
 		l32_err_set(err, L32_ERR_NOMEM, "out of memory");
 		return NULL;
@@ -527,6 +590,8 @@ advance(struct l32_job *j, struct run *r, int32_t *n, struct l32_err *err)
 	struct l32_engine *e = j->e;
 	int32_t id;
 
+	if (j->p.grammar != NULL && grammar_mask(e, &j->p, r, err) == -1)
+		return -1;
 	id = l32_sampler_pick(e->sm, &j->p.sampling, r->logits, r->counts, &r->rng);
 	if (accept(e, &j->p, r, id, err) == -1)
 		return -1;

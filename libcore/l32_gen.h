@@ -9,10 +9,13 @@
 #include <stdint.h>
 #include <jansson.h>
 
+#include "grammar/l32_grammar.h"
+
 struct l32_err;
 struct l32_model;
 struct l32_ctx;
 struct l32_tokenizer;
+struct l32_grammar;
 
 /* ---------------------------------------------------------------- sampler */
 
@@ -86,6 +89,8 @@ struct l32_gen_params {
 	int logprobs;                 /* record logprobs of each token */
 	int32_t top_logprobs;         /* 0..20 alternatives per token */
 	int ignore_eos;               /* do not stop on stop tokens */
+	struct l32_grammar *grammar;  /* constrained decoding (shared by the
+	                                 request's choices), or NULL */
 };
 
 void l32_gen_params_init(struct l32_gen_params *p);
@@ -97,6 +102,8 @@ void l32_gen_params_from_model(struct l32_gen_params *p, const struct l32_model 
 struct l32_genreq_limits {
 	int32_t n_vocab;   /* logit_bias keys must be below it */
 	int32_t max_n;     /* most choices per request */
+	int structured;    /* read response_format and grammar */
+	const char *grammar; /* GBNF for requests that set neither, or NULL */
 };
 
 struct l32_genreq {
@@ -105,12 +112,15 @@ struct l32_genreq {
 	const char **stop;         /* storage behind p.stop (points into the request) */
 	size_t *stop_len;
 	struct l32_bias *bias;     /* storage behind p.sampling.bias */
+	struct l32_grammar *grammar; /* behind p.grammar */
 };
 
 /* Reads temperature, top_p, top_k, min_p, presence/frequency_penalty,
  * logit_bias, seed, n, stop, max_tokens / max_completion_tokens, logprobs,
  * top_logprobs and ignore_eos from body into g->p, over the defaults it
- * holds.  The stop strings point into body: keep it alive. */
+ * holds; with lim->structured also response_format (json_object,
+ * json_schema) and grammar (GBNF), compiled into g->grammar.  The stop
+ * strings point into body: keep it alive. */
 int l32_genreq_parse(json_t *body, const struct l32_genreq_limits *lim,
     struct l32_genreq *g, struct l32_err *err);
 void l32_genreq_free(struct l32_genreq *g);

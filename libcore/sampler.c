@@ -190,6 +190,9 @@ draw_all(const float *p, int32_t n, double sum, struct l32_rng *rng)
 		if (r < acc)
 			return i;
 	}
+	/* rounding: the last id that had any weight (never a masked one) */
+	while (n > 1 && p[n - 1] <= 0)
+		n--;
 	return n - 1;
 }
 

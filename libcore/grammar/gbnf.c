@@ -11,6 +11,7 @@
  * the last symbol: an element, a group, or a whole "literal".  A rule ends
  * at the end of its line unless inside parentheses or after |.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -819,4 +820,40 @@ l32_grammar_parse_gbnf(const char *text, size_t len, struct l32_err *err)
 fail:
 	parser_free(&ps);
 	return NULL;
+}
+
+char *
+l32_grammar_read_gbnf(const char *path, struct l32_err *err)
+{
+	struct l32_buf b = { 0 };
+	struct l32_grammar *g;
+	char chunk[8192];
+	size_t n;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		l32_err_set(err, L32_ERR_IO, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if (l32_buf_append(&b, chunk, n) == -1)
+			break;
+	if (ferror(f) || b.data == NULL) {
+		l32_err_set(err, ferror(f) ? L32_ERR_IO : L32_ERR_INVALID, "%s: %s", path,
+		    ferror(f) ? strerror(errno) : "the file is empty");
+		fclose(f);
+		l32_buf_free(&b);
+		return NULL;
+	}
+	fclose(f);
+	if ((g = l32_grammar_parse_gbnf(b.data, b.len, err)) == NULL) {
+		char msg[sizeof(err->msg)];
+
+		snprintf(msg, sizeof(msg), "%s: %s", path, err->msg);
+		strlcpy(err->msg, msg, sizeof(err->msg));
+		l32_buf_free(&b);
+		return NULL;
+	}
+	l32_grammar_free(g);
+	return b.data;
 }

@@ -145,6 +145,13 @@ struct l32_grammar {
 /* Checks the rules: every name defined, no left recursion. */
 int g_check(struct l32_grammar *g, struct l32_err *err);
 
+/* ---- JSON Schema patterns (regex.c) */
+/* Appends to out a GBNF expression for the JSON string contents in which
+ * the pattern finds a match; any names the rule of one string character.
+ * -1 with *why set when the pattern is outside the supported subset. */
+int g_regex_gbnf(const char *pat, size_t len, const char *any, struct l32_buf *out,
+    const char **why);
+
 /* ---- the automaton (grammar.c) */
 /* The state after byte b from st (0 = dead); -1 when memory runs out. */
 int32_t g_step_slow(struct l32_grammar *g, int32_t st, unsigned char b);

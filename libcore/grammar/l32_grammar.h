@@ -35,6 +35,9 @@ struct l32_grammar;
  * `root`.  Errors name the rule and the line and column. */
 struct l32_grammar *l32_grammar_parse_gbnf(const char *text, size_t len,
     struct l32_err *err);
+/* Reads a GBNF file and checks that it compiles: its text (malloc'd,
+ * NUL-terminated), or NULL with err naming the file. */
+char *l32_grammar_read_gbnf(const char *path, struct l32_err *err);
 /* Compiles a JSON Schema; an unsupported keyword is an error of code
  * "unsupported_value" whose param is "<param_prefix><JSON pointer>". */
 struct l32_grammar *l32_grammar_from_schema(const json_t *schema,
