@@ -6,7 +6,7 @@
  * after a ":" or ",", so the model cannot pad until max_tokens.  Object
  * properties come in the order the schema lists them; properties it does
  * not list appear only when additionalProperties allows them (true or a
- * schema).  A keyword outside the supported set is an error naming it by
+ * schema), or when it lists none and says nothing of others.  A keyword outside the supported set is an error naming it by
  * JSON pointer: a schema is never enforced in part.
  *
  * Number bounds are compiled digit by digit (as ranges of decimal
@@ -871,7 +871,11 @@ object_body(struct sc *c, const json_t *s, const char *ptr, struct l32_buf *b)
 		invalid(c, ptr, "additionalProperties", "must be a boolean or a schema");
 		goto out;
 	}
-	has_extra = add != NULL && !json_is_false(add);
+	/* unlisted properties only when allowed outright; an object schema
+	 * that lists none stands for any object */
+	has_extra = add != NULL ? !json_is_false(add) : props == NULL;
+	if (add == NULL && props == NULL)
+		add = json_true();
 	n = props ? json_object_size(props) : 0;
 	names = calloc(n + 1, sizeof(*names));
 	rules = calloc(n + 1, sizeof(*rules));
