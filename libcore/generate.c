@@ -23,6 +23,12 @@
 #include "model.h"
 #include "grammar/l32_grammar.h"
 
+/* Compiled grammars kept across requests: a batch job repeats one schema
+ * thousands of times, and a kept grammar has its token masks ready.  One
+ * that has grown past GRAMMAR_CACHE_BYTES is dropped when no job uses it. */
+#define GRAMMAR_CACHE 8
+#define GRAMMAR_CACHE_BYTES ((size_t)64 << 20)
+
 struct l32_engine {
 	struct l32_model *m;
 	struct l32_ctx *ctx;
@@ -36,6 +42,7 @@ struct l32_engine {
 	unsigned char *slot_used;        /* (n_seq) sequence slots taken by a job */
 	struct l32_job *jobs;            /* jobs with choices still running */
 	struct l32_vocab_trie *trie;     /* the vocabulary for grammars, built on first use */
+	struct l32_grammar *grammars[GRAMMAR_CACHE]; /* recently used, most recent first */
 };
 
 /* One choice while it is being generated. */
@@ -61,6 +68,7 @@ struct l32_job {
 	struct run *runs;          /* (p.n) */
 	l32_gen_stream_fn stream;
 	void *stream_arg;
+	struct l32_grammar *grammar; /* held while the job runs: p.grammar or a kept equal one */
 	int done;
 	struct l32_job *next;      /* in e->jobs */
 };
@@ -148,6 +156,8 @@ l32_engine_new(struct l32_model *m, const struct l32_ctx_params *cp, struct l32_
 void
 l32_engine_free(struct l32_engine *e)
 {
+	int i;
+
 	if (e == NULL)
 		return;
 	while (e->jobs != NULL)
@@ -155,6 +165,8 @@ l32_engine_free(struct l32_engine *e)
 	l32_ctx_free(e->ctx);
 	l32_sampler_free(e->sm);
 	l32_vocab_trie_free(e->trie);
+	for (i = 0; i < GRAMMAR_CACHE; i++)
+		l32_grammar_free(e->grammars[i]);
 	free(e->b_tok);
 	free(e->b_pos);
 	free(e->b_seq);
@@ -416,6 +428,44 @@ stream_out(const struct l32_gen_params *p, struct run *r, int32_t index,
 
 /* ------------------------------------------------------------- the jobs */
 
+/* Drops kept grammars that grew too big and that no job holds. */
+static void
+grammars_trim(struct l32_engine *e)
+{
+	int i;
+
+	for (i = 0; i < GRAMMAR_CACHE; i++)
+		if (e->grammars[i] != NULL && l32_grammar_cache_bytes(e->grammars[i]) > GRAMMAR_CACHE_BYTES) {
+			l32_grammar_free(e->grammars[i]);
+			memmove(&e->grammars[i], &e->grammars[i + 1], (size_t)(GRAMMAR_CACHE - 1 - i) * sizeof(e->grammars[0]));
+			e->grammars[GRAMMAR_CACHE - 1] = NULL;
+			i--;
+		}
+}
+
+/* The grammar a job runs on: a kept one compiled from the same text, or g
+ * itself, kept from now on.  The caller holds the result. */
+static struct l32_grammar *
+grammar_kept(struct l32_engine *e, struct l32_grammar *g)
+{
+	struct l32_grammar *k;
+	int i;
+
+	grammars_trim(e);
+	for (i = 0; i < GRAMMAR_CACHE && e->grammars[i] != NULL; i++)
+		if (l32_grammar_same(e->grammars[i], g))
+			break;
+	if (i == GRAMMAR_CACHE || e->grammars[i] == NULL) {  /* new: the oldest goes */
+		i = GRAMMAR_CACHE - 1;
+		l32_grammar_free(e->grammars[i]);
+		e->grammars[i] = l32_grammar_ref(g);
+	}
+	k = e->grammars[i];
+	memmove(&e->grammars[1], &e->grammars[0], (size_t)i * sizeof(e->grammars[0]));
+	e->grammars[0] = k;
+	return l32_grammar_ref(k);
+}
+
 static void
 free_runs(struct run *runs, int32_t n)
 {
@@ -516,6 +566,7 @@ l32_job_free(struct l32_job *j)
 		}
 	if (j->runs != NULL)
 		free_runs(j->runs, j->p.n);
+	l32_grammar_free(j->grammar);
 	free(j);
 }
 
@@ -558,6 +609,8 @@ l32_job_start(struct l32_engine *e, const int32_t *prompt, size_t n_prompt,
 	}
 	j->e = e;
 	j->p = *p;
+	if (p->grammar != NULL)
+		j->p.grammar = j->grammar = grammar_kept(e, p->grammar);
 	j->stream = stream;
 	j->stream_arg = stream_arg;
 	j->next = e->jobs;

@@ -211,7 +211,7 @@ l32_sampler_pick(struct l32_sampler *sm, const struct l32_sampling *s,
 	maxv = p[argmax(p, sm->n_vocab)];
 	inv_t = 1.0f / s->temperature;
 	for (v = 0; v < sm->n_vocab; v++) {  /* unnormalised probabilities, best = 1 */
-		p[v] = expf((p[v] - maxv) * inv_t);
+		p[v] = p[v] == -INFINITY ? 0 : expf((p[v] - maxv) * inv_t);  /* (masked by a grammar) */
 		sum += p[v];
 	}
 	if (s->top_k <= 0 && s->top_p >= 1.0f && s->min_p <= 0)

@@ -808,8 +808,18 @@ l32_grammar_parse_gbnf(const char *text, size_t len, struct l32_err *err)
 		nomem(&ps);
 		goto fail;
 	}
+	g->refs = 1;
 	g->root = (uint32_t)i;
 	g->start = -1;
+	if ((g->key = malloc(len + 1)) == NULL) {
+		nomem(&ps);
+		parser_free(&ps);
+		free(g);
+		return NULL;
+	}
+	memcpy(g->key, text, len);
+	g->key[len] = '\0';
+	g->key_len = len;
 	if (flatten(&ps, g) == -1 || g_check(g, err) == -1) {
 		parser_free(&ps);
 		l32_grammar_free(g);
@@ -849,8 +859,8 @@ l32_grammar_read_gbnf(const char *path, struct l32_err *err)
 	if ((g = l32_grammar_parse_gbnf(b.data, b.len, err)) == NULL) {
 		char msg[sizeof(err->msg)];
 
-		snprintf(msg, sizeof(msg), "%s: %s", path, err->msg);
-		strlcpy(err->msg, msg, sizeof(err->msg));
+		strlcpy(msg, err->msg, sizeof(msg));
+		l32_err_set(err, err->kind, "%.200s: %.800s", path, msg);
 		l32_buf_free(&b);
 		return NULL;
 	}

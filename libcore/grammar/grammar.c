@@ -100,8 +100,9 @@ l32_grammar_free(struct l32_grammar *g)
 {
 	size_t i;
 
-	if (g == NULL)
+	if (g == NULL || --g->refs > 0)
 		return;
+	free(g->key);
 	for (i = 0; i < g->n_rule; i++)
 		free(g->rule[i].name);
 	for (i = 0; i < g->n_state; i++) {
@@ -122,6 +123,27 @@ l32_grammar_free(struct l32_grammar *g)
 	free(g->seen_key);
 	free(g->walk_state);
 	free(g);
+}
+
+struct l32_grammar *
+l32_grammar_ref(struct l32_grammar *g)
+{
+	g->refs++;
+	return g;
+}
+
+int
+l32_grammar_same(const struct l32_grammar *a, const struct l32_grammar *b)
+{
+	return a->key_len == b->key_len && memcmp(a->key, b->key, a->key_len) == 0;
+}
+
+size_t
+l32_grammar_cache_bytes(const struct l32_grammar *g)
+{
+	return g->n_stack * sizeof(*g->stack) + g->n_spool * sizeof(*g->spool) +
+	    g->n_state * (sizeof(*g->state) + 256 * sizeof(int32_t)) +
+	    g->n_masks * (g->mask_trie ? ((size_t)g->mask_trie->n_vocab + 7) / 8 : 0);
 }
 
 /* ------------------------------------------------------------ interning */

@@ -59,7 +59,9 @@ struct g_state {
 	uint32_t off, n;    /* stacks spool[off .. off + n) sorted */
 	int32_t *next;      /* (256) next state per byte; -1 not yet known */
 	uint64_t *mask;     /* allowed tokens, or NULL until asked */
-	uint64_t loop[2];   /* byte classes (G_CLASS_*) that all lead back here */
+	uint64_t loop[2];   /* byte classes (G_CLASS_*) whose bytes all lead to succ */
+	int32_t succ;       /* where most printable ASCII bytes lead (this state
+	                       itself inside a free string); 0 none */
 	int32_t home;       /* a state whose loop is known, such that every
 	                       well-formed rest of the UTF-8 character begun in
 	                       decoding state uhome leads from here to it; 0 none */
@@ -103,6 +105,10 @@ struct g_map {
 };
 
 struct l32_grammar {
+	int refs;                 /* holders; freed when the last one lets go */
+	char *key;                /* the GBNF text it was compiled from */
+	size_t key_len;
+
 	/* the rules (immutable once built) */
 	struct g_rule *rule;
 	size_t n_rule;
@@ -179,6 +185,7 @@ struct l32_vocab_trie {
 	uint16_t *depth;   /* (n_node) root 0 */
 	uint32_t *skip;    /* (n_node) first node after the node's subtree */
 	uint64_t (*sub)[2];/* (n_node) classes of the bytes on the node's edge and below */
+	uint16_t *height;  /* (n_node) bytes on the longest path from the node's edge down */
 	uint8_t *wf;       /* (n_node) bit u: every path from the node's edge down is
 	                      well-formed UTF-8 (maybe cut short) from decoding state u */
 	uint32_t *t0;      /* (n_node + 1) tokens ending at node i: toks[t0[i] .. t0[i + 1]),

@@ -48,7 +48,15 @@ struct l32_grammar *l32_grammar_json_object(struct l32_err *err);
  * returns a malloc'd NUL-terminated string or NULL with err set. */
 char *l32_grammar_schema_gbnf(const json_t *schema, const char *param_prefix,
     struct l32_err *err);
+/* Lets go of g (freed with its last holder). */
 void l32_grammar_free(struct l32_grammar *g);
+/* One more holder of g; returns g. */
+struct l32_grammar *l32_grammar_ref(struct l32_grammar *g);
+/* 1 when a and b were compiled from the same GBNF text (so one may stand
+ * for the other, with the cache it has built). */
+int l32_grammar_same(const struct l32_grammar *a, const struct l32_grammar *b);
+/* Bytes the automaton and its masks hold, roughly. */
+size_t l32_grammar_cache_bytes(const struct l32_grammar *g);
 
 /* The state before any input. */
 int32_t l32_grammar_start(struct l32_grammar *g);

@@ -87,28 +87,60 @@ utf8_loops(struct l32_grammar *g, int32_t home, int32_t q, int u, struct utf8_me
 	return 1;
 }
 
-/* The byte classes whose bytes all lead from st back to st. */
+/* Where most printable ASCII bytes lead from st (next: the states after
+ * bytes 0..127), 0 when they all die. */
+static int32_t
+main_successor(const int32_t *next)
+{
+	int32_t best = 0;
+	int n, most = 0, b, c;
+
+	for (b = 0x20; b < 0x7F; b++) {
+		if (next[b] <= 0 || next[b] == best)
+			continue;
+		for (n = 0, c = 0x20; c < 0x7F; c++)
+			n += next[c] == next[b];
+		if (n > most)
+			most = n, best = next[b];
+	}
+	return best;
+}
+
+/* Fills in st's successor and the byte classes that all lead to it; when
+ * that is st itself (a loop), also whether every UTF-8 character does,
+ * and tells the states inside such characters their way home. */
 static int
 state_loops(struct l32_grammar *g, int32_t st)
 {
 	uint64_t loop[2] = { 0, 0 }, bad[2] = { 0, 0 };
 	struct utf8_memo *memo;
+	int32_t next[0x80], succ;
 	unsigned b;
-	int32_t s;
 	int c, rc;
 	size_t i;
 
-	for (b = 0; b < 0x80; b++) {
-		if ((s = g_step(g, st, (unsigned char)b)) < 0)
+	for (b = 0; b < 0x80; b++)
+		if ((next[b] = g_step(g, st, (unsigned char)b)) < 0)
 			return -1;
+	succ = main_successor(next);
+	for (b = 0; b < 0x80; b++) {
 		c = g_byte_class((unsigned char)b);
-		if (s == st)
+		if (succ > 0 && next[b] == succ)
 			loop[c >> 6] |= 1ull << (c & 63);
 		else
 			bad[c >> 6] |= 1ull << (c & 63);
 	}
 	loop[0] &= ~bad[0];
 	loop[1] &= ~bad[1];
+	g->state[st].succ = succ;
+	g->state[st].loop_known = 1;
+	g->state[st].home = st;
+	g->state[st].uhome = G_U_BOUND;
+	if (succ != st) {
+		g->state[st].loop[0] = loop[0];
+		g->state[st].loop[1] = loop[1];
+		return 0;
+	}
 	if ((memo = malloc(sizeof(*memo))) == NULL)
 		return -1;
 	memo->n = 0;
@@ -126,12 +158,50 @@ state_loops(struct l32_grammar *g, int32_t st)
 			}
 	}
 	free(memo);
-	g->state[st].home = st;
-	g->state[st].uhome = G_U_BOUND;
 	g->state[st].loop[0] = loop[0];
 	g->state[st].loop[1] = loop[1];
-	g->state[st].loop_known = 1;
 	return 0;
+}
+
+static int
+classes_in(const uint64_t *sub, const uint64_t *set)
+{
+	return (sub[0] & ~set[0]) == 0 && (sub[1] & ~set[1]) == 0;
+}
+
+/* 1 when every path of the subtree of node i stays alive from state p:
+ * p is (inside a character of) a state that loops on all the subtree's
+ * bytes, or the subtree's bytes lead along a chain of states (a string
+ * of bounded length) at least as long as the subtree is deep; -1 out of
+ * memory. */
+static int
+subtree_live(struct l32_grammar *g, const struct l32_vocab_trie *t, size_t i, int32_t p)
+{
+	const struct g_state *ps, *h;
+	int32_t s = p;
+	unsigned k;
+
+	if (g->state[p].home == 0 && !g->state[p].loop_known && state_loops(g, p) == -1)
+		return -1;
+	ps = &g->state[p];
+	if (ps->home == 0)
+		return 0;
+	h = &g->state[ps->home];
+	if (h->succ == ps->home)  /* a loop */
+		return (t->wf[i] >> ps->uhome & 1) && classes_in(t->sub[i], h->loop);
+	if (ps->home != p || !(t->wf[i] & 1))
+		return 0;
+	for (k = 0; k < t->height[i]; k++) {
+		if (!g->state[s].loop_known && state_loops(g, s) == -1)
+			return -1;
+		ps = &g->state[s];
+		if (!classes_in(t->sub[i], ps->loop))
+			return 0;
+		if (ps->succ == s)  /* the chain ends in a loop: the rest stays here */
+			return 1;
+		s = ps->succ;
+	}
+	return 1;
 }
 
 /* Walks the trie from state st; ws holds the state at each depth.  A
@@ -148,18 +218,15 @@ walk(struct l32_grammar *g, const struct l32_vocab_trie *t, int32_t st, uint64_t
 	uint32_t k;
 
 	int32_t p;
-	const struct g_state *ps, *h;
+	int live;
 
 	ws[0] = st;
 	while (i < n) {
 		p = ws[depth[i] - 1];
 		if (skip[i] - i >= LOOP_MIN_SUBTREE) {
-			if (g->state[p].home == 0 && !g->state[p].loop_known && state_loops(g, p) == -1)
+			if ((live = subtree_live(g, t, i, p)) < 0)
 				return -1;
-			ps = &g->state[p];
-			h = &g->state[ps->home];
-			if (ps->home != 0 && (t->wf[i] >> ps->uhome & 1) &&
-			    (t->sub[i][0] & ~h->loop[0]) == 0 && (t->sub[i][1] & ~h->loop[1]) == 0) {
+			if (live) {
 				for (k = t0[i]; k < t0[skip[i]]; k++)
 					set_bit(m, t->toks[k]);
 				i = skip[i];

@@ -38,6 +38,7 @@ l32_vocab_trie_free(struct l32_vocab_trie *t)
 	free(t->skip);
 	free(t->sub);
 	free(t->wf);
+	free(t->height);
 	free(t->t0);
 	free(t->toks);
 	free(t->stop);
@@ -133,12 +134,15 @@ summarize(struct l32_vocab_trie *t)
 	for (i = t->n_node; i-- > 1;) {
 		uint8_t good = 0;
 
+		t->height[i] = 1;
 		t->sub[i][0] = t->sub[i][1] = 0;
 		cls = g_byte_class(t->byte[i]);
 		t->sub[i][cls >> 6] |= 1ull << (cls & 63);
 		for (c = i + 1; c < t->skip[i]; c = t->skip[c]) {
 			t->sub[i][0] |= t->sub[c][0];
 			t->sub[i][1] |= t->sub[c][1];
+			if (t->height[c] + 1 > t->height[i])
+				t->height[i] = (uint16_t)(t->height[c] + 1);
 		}
 		for (u = 0; u < U_N; u++) {
 			if ((v = utf8_next(u, t->byte[i])) < 0)
@@ -191,10 +195,11 @@ l32_vocab_trie_new(const struct l32_tokenizer *tok, struct l32_err *err)
 	t->skip = malloc(nodes * sizeof(*t->skip));
 	t->sub = malloc(nodes * sizeof(*t->sub));
 	t->wf = malloc(nodes);
+	t->height = malloc(nodes * sizeof(*t->height));
 	t->t0 = malloc((nodes + 1) * sizeof(*t->t0));
 	t->toks = malloc((n + 1) * sizeof(*t->toks));
 	path = malloc((maxd + 2) * sizeof(*path));
-	if (!t->byte || !t->depth || !t->skip || !t->sub || !t->wf || !t->t0 || !t->toks || !path)
+	if (!t->byte || !t->depth || !t->skip || !t->sub || !t->wf || !t->height || !t->t0 || !t->toks || !path)
 		goto nomem;
 	t->max_depth = maxd;
 	build(t, e, n, path);
