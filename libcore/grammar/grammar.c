@@ -67,6 +67,40 @@ left_cycle(const struct l32_grammar *g, const uint8_t *nul, uint8_t *colour, uin
 	return -1;
 }
 
+/* Splits the bytes into classes that every byte set treats alike (one
+ * transition computed per class, not per byte). */
+static void
+byte_classes(struct l32_grammar *g)
+{
+	uint8_t map[256][2];
+	size_t i, b, n = 1;
+	uint16_t count[257] = { 0 };
+
+	memset(g->bclass, 0, sizeof(g->bclass));
+	for (i = 0; i < g->n_set; i++) {
+		size_t m = 0;
+
+		memset(map, 0xFF, sizeof(map));
+		for (b = 0; b < 256; b++) {
+			int in = g_byteset_has(&g->set[i], (unsigned char)b);
+			uint8_t *slot = &map[g->bclass[b]][in];
+
+			if (*slot == 0xFF)
+				*slot = (uint8_t)m++;
+			g->bclass[b] = *slot;
+		}
+		n = m;
+	}
+	for (b = 0; b < 256; b++)
+		count[g->bclass[b] + 1]++;
+	for (i = 1; i <= n; i++)
+		count[i] += count[i - 1];
+	for (i = 0; i <= 256; i++)
+		g->bfirst[i] = i <= n ? count[i] : 256;
+	for (b = 0; b < 256; b++)
+		g->bmember[count[g->bclass[b]]++] = (uint8_t)b;
+}
+
 int
 g_check(struct l32_grammar *g, struct l32_err *err)
 {
@@ -80,6 +114,7 @@ g_check(struct l32_grammar *g, struct l32_err *err)
 		free(colour);
 		return l32_err_set(err, L32_ERR_NOMEM, "grammar: out of memory");
 	}
+	byte_classes(g);
 	nullable_rules(g, nul);
 	for (r = 0; r < g->n_rule && c < 0; r++)
 		if (colour[r] == 0)
@@ -451,7 +486,9 @@ g_step_slow(struct l32_grammar *g, int32_t st, unsigned char b)
 			return -1;
 		memset(s->next, -1, 256 * sizeof(*s->next));
 	}
-	s->next[b] = next;
+	/* every byte of b's class goes the same way */
+	for (i = g->bfirst[g->bclass[b]]; i < g->bfirst[g->bclass[b] + 1]; i++)
+		s->next[g->bmember[i]] = next;
 	return next;
 }
 

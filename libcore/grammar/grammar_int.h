@@ -119,6 +119,10 @@ struct l32_grammar {
 	struct g_byteset *set;
 	size_t n_set;
 	uint32_t root;
+	/* bytes no byte set tells apart share a class, and their transitions */
+	uint8_t bclass[256];
+	uint8_t bmember[256];     /* bytes sorted by class */
+	uint16_t bfirst[257];     /* class c: bmember[bfirst[c] .. bfirst[c + 1]) */
 
 	/* the automaton, built as it is used */
 	struct g_stack *stack;

@@ -87,38 +87,59 @@ utf8_loops(struct l32_grammar *g, int32_t home, int32_t q, int u, struct utf8_me
 	return 1;
 }
 
-/* Where most printable ASCII bytes lead from st (next: the states after
- * bytes 0..127), 0 when they all die. */
+static int
+id_cmp(const void *a, const void *b)
+{
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Where most printable ASCII bytes lead (next: the states after bytes
+ * 0..127), 0 when they all die. */
 static int32_t
 main_successor(const int32_t *next)
 {
-	int32_t best = 0;
-	int n, most = 0, b, c;
+	int32_t v[0x7F - 0x20], best = 0;
+	size_t i, run, most = 0, n = 0;
 
-	for (b = 0x20; b < 0x7F; b++) {
-		if (next[b] <= 0 || next[b] == best)
-			continue;
-		for (n = 0, c = 0x20; c < 0x7F; c++)
-			n += next[c] == next[b];
-		if (n > most)
-			most = n, best = next[b];
+	for (i = 0x20; i < 0x7F; i++)
+		if (next[i] > 0)
+			v[n++] = next[i];
+	qsort(v, n, sizeof(*v), id_cmp);
+	for (i = 0; i < n; i += run) {
+		for (run = 1; i + run < n && v[i + run] == v[i]; run++)
+			;
+		if (run > most)
+			most = run, best = v[i];
 	}
 	return best;
 }
 
-/* Fills in st's successor and the byte classes that all lead to it; when
- * that is st itself (a loop), also whether every UTF-8 character does,
- * and tells the states inside such characters their way home. */
+/* Fills in st's successor and the byte classes that all lead to it (when
+ * every UTF-8 character does too, the UTF-8 class, and the states inside
+ * those characters learn where they started).  A state where a few common
+ * letters do not lead to one live state is not free text: it gets no
+ * classes, without computing its 128 transitions. */
 static int
 state_loops(struct l32_grammar *g, int32_t st)
 {
 	uint64_t loop[2] = { 0, 0 }, bad[2] = { 0, 0 };
 	struct utf8_memo *memo;
-	int32_t next[0x80], succ;
+	int32_t next[0x80], succ, e, t;
 	unsigned b;
 	int c, rc;
 	size_t i;
 
+	g->state[st].loop_known = 1;
+	g->state[st].home = st;
+	g->state[st].uhome = G_U_BOUND;
+	g->state[st].succ = 0;
+	g->state[st].loop[0] = g->state[st].loop[1] = 0;
+	if ((e = g_step(g, st, 'e')) < 0 || (t = g_step(g, st, 't')) < 0)
+		return -1;
+	if (e <= 0 || e != t)
+		return 0;
 	for (b = 0; b < 0x80; b++)
 		if ((next[b] = g_step(g, st, (unsigned char)b)) < 0)
 			return -1;
@@ -133,31 +154,24 @@ state_loops(struct l32_grammar *g, int32_t st)
 	loop[0] &= ~bad[0];
 	loop[1] &= ~bad[1];
 	g->state[st].succ = succ;
-	g->state[st].loop_known = 1;
-	g->state[st].home = st;
-	g->state[st].uhome = G_U_BOUND;
-	if (succ != st) {
-		g->state[st].loop[0] = loop[0];
-		g->state[st].loop[1] = loop[1];
-		return 0;
-	}
-	if ((memo = malloc(sizeof(*memo))) == NULL)
-		return -1;
-	memo->n = 0;
-	if ((rc = utf8_loops(g, st, st, 0, memo)) < 0) {
+	if (succ > 0) {
+		if ((memo = malloc(sizeof(*memo))) == NULL)
+			return -1;
+		memo->n = 0;
+		if ((rc = utf8_loops(g, succ, st, 0, memo)) < 0) {
+			free(memo);
+			return -1;
+		}
+		if (rc == 1) {
+			loop[G_CLASS_UTF8 >> 6] |= 1ull << (G_CLASS_UTF8 & 63);
+			for (i = 1; i < memo->n; i++)
+				if (g->state[memo->st[i]].home == 0) {
+					g->state[memo->st[i]].home = st;
+					g->state[memo->st[i]].uhome = (uint8_t)memo->u[i];
+				}
+		}
 		free(memo);
-		return -1;
 	}
-	if (rc == 1) {
-		loop[G_CLASS_UTF8 >> 6] |= 1ull << (G_CLASS_UTF8 & 63);
-		/* the states inside a character know their way home */
-		for (i = 1; i < memo->n; i++)
-			if (g->state[memo->st[i]].home == 0) {
-				g->state[memo->st[i]].home = st;
-				g->state[memo->st[i]].uhome = (uint8_t)memo->u[i];
-			}
-	}
-	free(memo);
 	g->state[st].loop[0] = loop[0];
 	g->state[st].loop[1] = loop[1];
 	return 0;
@@ -170,38 +184,35 @@ classes_in(const uint64_t *sub, const uint64_t *set)
 }
 
 /* 1 when every path of the subtree of node i stays alive from state p:
- * p is (inside a character of) a state that loops on all the subtree's
- * bytes, or the subtree's bytes lead along a chain of states (a string
- * of bounded length) at least as long as the subtree is deep; -1 out of
- * memory. */
+ * each byte class of the subtree leads, state after state, along a chain
+ * of successors at least as long as the subtree is deep (a loop, inside a
+ * free string, is a chain that never ends; a string of bounded length is
+ * a finite one).  A state inside a UTF-8 character starts at the
+ * successor of the state the character began in.  -1 out of memory. */
 static int
 subtree_live(struct l32_grammar *g, const struct l32_vocab_trie *t, size_t i, int32_t p)
 {
-	const struct g_state *ps, *h;
-	int32_t s = p;
+	const struct g_state *ps;
+	int32_t s;
 	unsigned k;
 
 	if (g->state[p].home == 0 && !g->state[p].loop_known && state_loops(g, p) == -1)
 		return -1;
 	ps = &g->state[p];
-	if (ps->home == 0)
+	if (ps->home == 0 || !(t->wf[i] >> ps->uhome & 1))
 		return 0;
-	h = &g->state[ps->home];
-	if (h->succ == ps->home)  /* a loop */
-		return (t->wf[i] >> ps->uhome & 1) && classes_in(t->sub[i], h->loop);
-	if (ps->home != p || !(t->wf[i] & 1))
-		return 0;
-	for (k = 0; k < t->height[i]; k++) {
+	s = ps->home == p ? p : g->state[ps->home].succ;
+	for (k = 0; k < t->height[i] && s > 0; k++) {
 		if (!g->state[s].loop_known && state_loops(g, s) == -1)
 			return -1;
 		ps = &g->state[s];
 		if (!classes_in(t->sub[i], ps->loop))
 			return 0;
-		if (ps->succ == s)  /* the chain ends in a loop: the rest stays here */
+		if (ps->succ == s)  /* a loop: the rest stays here */
 			return 1;
 		s = ps->succ;
 	}
-	return 1;
+	return s > 0;
 }
 
 /* Walks the trie from state st; ws holds the state at each depth.  A
