@@ -15,7 +15,7 @@ _l32_options()
 		echo "--truncate -V --version"
 		;;
 	l32-generate)
-		echo "-b= --batch= -c= --ctx= --chat-format= --date= -h --help --kv-f16"
+		echo "-b= --batch= -c= --ctx= --chat-format= --date= --grammar= -h --help --kv-f16"
 		echo "--max-line= --max-tokens= -m= --model= --progress -r --raw"
 		echo "--seed= --sse -s= --system= --temperature= -T --text"
 		echo "-t= --threads= -V --version"
@@ -98,7 +98,7 @@ _l32()
 		COMPREPLY=($(compgen -P "$pre" -W "query concise formal casual simplify grammar translate" -- "$cur"))
 		return
 		;;
-	-m | --model | --tokenizer)
+	-m | --model | --tokenizer | --grammar)
 		_l32_files "$cur" "$pre"
 		return
 		;;
