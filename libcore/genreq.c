@@ -197,15 +197,40 @@ parse_json_schema(json_t *rf, struct l32_genreq *g, struct l32_err *err)
 	return g->grammar == NULL ? -1 : 0;
 }
 
+/* tool_choice "required" or {"type": "function", "function": {"name":
+ * ...}}: the answer is calls of the tools (1), else 0. */
+static int
+parse_tool_choice(json_t *body, struct l32_genreq *g, struct l32_err *err)
+{
+	json_t *tc = json_object_get(body, "tool_choice");
+	const char *only = NULL;
+
+	if (json_is_object(tc)) {
+		const char *type = json_string_value(json_object_get(tc, "type"));
+
+		only = json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
+		if (type == NULL || strcmp(type, "function") != 0 || only == NULL)
+			return l32_err_param(err, L32_ERR_INVALID, "tool_choice",
+			    "tool_choice must be \"none\", \"auto\", \"required\" or "
+			    "{\"type\": \"function\", \"function\": {\"name\": ...}}");
+	} else if (!json_is_string(tc) || strcmp(json_string_value(tc), "required") != 0)
+		return 0;
+	if ((g->grammar = l32_grammar_tool_calls(json_object_get(body, "tools"), only, err)) == NULL)
+		return -1;
+	return 1;
+}
+
 /* response_format and grammar: what the answer must look like, compiled
- * to the grammar the generation loop enforces.  A GBNF grammar from the
- * command line (lim->grammar) applies when the request sets neither. */
+ * to the grammar the generation loop enforces; tool_choice "required" or
+ * a named function, the tool calls.  A GBNF grammar from the command line
+ * (lim->grammar) applies when the request sets none of them. */
 static int
 parse_structured(json_t *body, const struct l32_genreq_limits *lim, struct l32_genreq *g,
     struct l32_err *err)
 {
 	json_t *rf = json_object_get(body, "response_format"), *gr = json_object_get(body, "grammar");
 	const char *type;
+	int tools;
 
 	if (rf != NULL && json_is_null(rf))
 		rf = NULL;
@@ -224,7 +249,13 @@ parse_structured(json_t *body, const struct l32_genreq_limits *lim, struct l32_g
 	if (rf != NULL && gr != NULL)
 		return l32_err_param(err, L32_ERR_INVALID, "grammar",
 		    "a request may set grammar or a JSON response_format, not both");
-	if (gr != NULL) {
+	if ((tools = parse_tool_choice(body, g, err)) != 0) {
+		if (tools == 1 && (rf != NULL || gr != NULL))
+			return l32_err_param(err, L32_ERR_INVALID, "tool_choice",
+			    "tool_choice that requires a call cannot go with grammar or a JSON response_format");
+		if (tools == -1)
+			return -1;
+	} else if (gr != NULL) {
 		if (!json_is_string(gr))
 			return l32_err_param(err, L32_ERR_INVALID, "grammar", "grammar must be a string (GBNF)");
 		if ((g->grammar = l32_grammar_parse_gbnf(json_string_value(gr), json_string_length(gr), err)) == NULL) {

@@ -42,6 +42,13 @@ char *l32_grammar_read_gbnf(const char *path, struct l32_err *err);
  * "unsupported_value" whose param is "<param_prefix><JSON pointer>". */
 struct l32_grammar *l32_grammar_from_schema(const json_t *schema,
     const char *param_prefix, struct l32_err *err);
+/* Tool calls in Llama 3.2's pythonic format, "[f(a=1), g(b=\"x\")]": one
+ * or more calls of the tools (OpenAI's tools array), or with only set one
+ * call of that tool, each with keyword arguments valid under the tool's
+ * parameters schema (values as Python literals).  Errors name their param
+ * ("tools/0/function/parameters/...", "tool_choice"). */
+struct l32_grammar *l32_grammar_tool_calls(const json_t *tools, const char *only,
+    struct l32_err *err);
 /* Any one JSON object. */
 struct l32_grammar *l32_grammar_json_object(struct l32_err *err);
 /* The GBNF text a schema compiles to (for the curious and for tests);

@@ -39,21 +39,32 @@ struct sc {
 	size_t n_refs;
 	unsigned n_rule;
 	int depth;
+	int python;           /* values as Python literals (True, False, None) */
+	int kwargs;           /* the next object is keyword arguments: (a=1, b=2) */
 	struct l32_err *err;
 };
 
+/* The rules that differ between JSON and Python literals. */
+static const char prelude_json[] =
+    "value ::= object | array | string | number | \"true\" | \"false\" | \"null\"\n"
+    "boolean ::= \"true\" | \"false\"\n"
+    "null ::= \"null\"\n"
+    "char ::= [^\"\\\\\\x00-\\x1F] | \"\\\\\" ( [\"\\\\/bfnrt] | \"u\" ( [0-9a-cA-CeEfF] hex{3} | [dD] [0-7] hex{2} ) )\n";
+/* (Python reads \/ as two characters: it is left out) */
+static const char prelude_python[] =
+    "value ::= object | array | string | number | \"True\" | \"False\" | \"None\"\n"
+    "boolean ::= \"True\" | \"False\"\n"
+    "null ::= \"None\"\n"
+    "char ::= [^\"\\\\\\x00-\\x1F] | \"\\\\\" ( [\"\\\\bfnrt] | \"u\" ( [0-9a-cA-CeEfF] hex{3} | [dD] [0-7] hex{2} ) )\n";
+
 static const char prelude[] =
     "ws ::= \" \"?\n"
-    "value ::= object | array | string | number | \"true\" | \"false\" | \"null\"\n"
     "object ::= \"{\" ( string \":\" ws value ( \",\" ws string \":\" ws value )* )? \"}\"\n"
     "array ::= \"[\" ( value ( \",\" ws value )* )? \"]\"\n"
     "string ::= \"\\\"\" char* \"\\\"\"\n"
-    "char ::= [^\"\\\\\\x00-\\x1F] | \"\\\\\" ( [\"\\\\/bfnrt] | \"u\" ( [0-9a-cA-CeEfF] hex{3} | [dD] [0-7] hex{2} ) )\n"
     "hex ::= [0-9a-fA-F]\n"
     "int ::= \"-\"? ( \"0\" | [1-9] [0-9]{0,17} )\n"
     "number ::= int ( \".\" [0-9]{1,15} )? ( [eE] [-+]? [0-9]{1,3} )?\n"
-    "boolean ::= \"true\" | \"false\"\n"
-    "null ::= \"null\"\n"
     /* real calendar dates, years 0001-9999, February 29th in leap years */
     "date ::= year \"-\" ( ( \"0\" [13578] | \"1\" [02] ) \"-\" ( \"0\" [1-9] | [12] [0-9] | \"3\" [01] ) | "
     "( \"0\" [469] | \"11\" ) \"-\" ( \"0\" [1-9] | [12] [0-9] | \"30\" ) | \"02-\" ( \"0\" [1-9] | \"1\" [0-9] | \"2\" [0-8] ) ) | "
@@ -149,16 +160,68 @@ lit(struct l32_buf *b, const char *s, size_t n)
 	return l32_buf_puts(b, "\"");
 }
 
-/* A JSON value's compact text, as a GBNF literal. */
+/* A value as a Python literal: JSON's text but for True, False, None. */
+static int
+py_text(struct l32_buf *b, const json_t *v)
+{
+	const char *k;
+	json_t *x;
+	size_t i;
+	char *s;
+
+	switch (json_typeof(v)) {
+	case JSON_TRUE: return l32_buf_puts(b, "True");
+	case JSON_FALSE: return l32_buf_puts(b, "False");
+	case JSON_NULL: return l32_buf_puts(b, "None");
+	case JSON_ARRAY:
+		l32_buf_puts(b, "[");
+		json_array_foreach(v, i, x) {
+			if (i > 0)
+				l32_buf_puts(b, ",");
+			py_text(b, x);
+		}
+		return l32_buf_puts(b, "]");
+	case JSON_OBJECT:
+		l32_buf_puts(b, "{");
+		i = 0;
+		json_object_foreach((json_t *)v, k, x) {
+			json_t *key = json_string(k);
+
+			if (i++ > 0)
+				l32_buf_puts(b, ",");
+			s = json_dumps(key, JSON_ENCODE_ANY);
+			l32_buf_puts(b, s ? s : "\"\"");
+			free(s);
+			json_decref(key);
+			l32_buf_puts(b, ":");
+			py_text(b, x);
+		}
+		return l32_buf_puts(b, "}");
+	default:
+		if ((s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)) == NULL)
+			return -1;
+		l32_buf_puts(b, s);
+		free(s);
+		return 0;
+	}
+}
+
+/* A value's compact text (JSON, or Python literals), as a GBNF literal. */
 static int
 lit_json(struct sc *c, struct l32_buf *b, const json_t *v)
 {
-	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	struct l32_buf t = { 0 };
 
-	if (s == NULL)
+	if (c->python)
+		py_text(&t, v);
+	else {
+		t.data = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		t.len = t.data ? strlen(t.data) : 0;
+	}
+	if (t.data == NULL)
 		return nomem(c);
-	lit(b, s, strlen(s));
-	free(s);
+	lit(b, t.data, t.len);
+	l32_buf_free(&t);
 	return 0;
 }
 
@@ -839,6 +902,28 @@ key_other(struct l32_buf *b, const char **names, size_t n, size_t depth)
 	l32_buf_puts(b, " )");
 }
 
+/* A Python identifier (ASCII): a keyword argument or a tool name (which
+ * may also hold "." and "-", as the tool-call reader allows). */
+static int
+py_name(const char *s, int tool)
+{
+	const char *p;
+
+	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
+		return 0;
+	for (p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    *p == '_' || (tool && (*p == '.' || *p == '-'))))
+			return 0;
+	return 1;
+}
+
+static int
+py_ident(const char *s)
+{
+	return py_name(s, 0);
+}
+
 static int
 key_lit(struct sc *c, struct l32_buf *b, const char *key)
 {
@@ -863,7 +948,9 @@ object_body(struct sc *c, const json_t *s, const char *ptr, struct l32_buf *b)
 	size_t n = 0, i, j;
 	int rc = -1, has_extra;
 	char (*rules)[2][32] = NULL;
+	int kw = c->kwargs;  /* keyword arguments: only this object, not those inside */
 
+	c->kwargs = 0;
 	if (props != NULL && !json_is_object(props)) {
 		invalid(c, ptr, "properties", "must be an object");
 		goto out;
@@ -881,6 +968,8 @@ object_body(struct sc *c, const json_t *s, const char *ptr, struct l32_buf *b)
 	has_extra = add != NULL ? !json_is_false(add) : props == NULL;
 	if (add == NULL && props == NULL)
 		add = json_true();
+	if (kw)  /* a call names its arguments: none beyond those listed */
+		has_extra = 0;
 	n = props ? json_object_size(props) : 0;
 	names = calloc(n + 1, sizeof(*names));
 	rules = calloc(n + 1, sizeof(*rules));
@@ -966,9 +1055,17 @@ object_body(struct sc *c, const json_t *s, const char *ptr, struct l32_buf *b)
 			goto out;
 		rc = -1;
 		l32_buf_reset(&kv);
-		if (key_lit(c, &kv, key) == -1)
-			goto out;
-		l32_buf_printf(&kv, " \":\" ws %s", name);
+		if (kw) {
+			if (!py_ident(key)) {
+				unsupported(c, pprops, key, "a tool argument name must be a Python identifier");
+				goto out;
+			}
+			l32_buf_printf(&kv, "\"%s=\" %s", key, name);
+		} else {
+			if (key_lit(c, &kv, key) == -1)
+				goto out;
+			l32_buf_printf(&kv, " \":\" ws %s", name);
+		}
 		snprintf(first, sizeof(first), "%s", rules[j + 1][0]);
 		snprintf(rest, sizeof(rest), "%s", rules[j + 1][1]);
 		new_name(c, rules[j][0]);
@@ -986,7 +1083,7 @@ object_body(struct sc *c, const json_t *s, const char *ptr, struct l32_buf *b)
 			l32_buf_printf(&body, "%s %s | %s", kv.data, rest, first);
 		emit_rule(c, rules[j][0], body.data);
 	}
-	l32_buf_printf(b, "\"{\" %s \"}\"", rules[0][0]);
+	l32_buf_printf(b, kw ? "\"(\" %s \")\"" : "\"{\" %s \"}\"", rules[0][0]);
 	rc = c->out.data == NULL ? nomem(c) : 0;
 out:
 	free(pp);
@@ -1526,6 +1623,7 @@ l32_grammar_schema_gbnf(const json_t *schema, const char *param_prefix, struct l
 	c.prefix = param_prefix ? param_prefix : "";
 	c.err = err;
 	l32_buf_puts(&c.out, prelude);
+	l32_buf_puts(&c.out, prelude_json);
 	rc = visit(&c, schema, "", name);
 	if (rc == 0) {
 		l32_buf_printf(&c.out, "root ::= %s\n", name);
@@ -1571,6 +1669,7 @@ l32_grammar_json_object(struct l32_err *err)
 	struct l32_grammar *g;
 
 	l32_buf_puts(&b, prelude);
+	l32_buf_puts(&b, prelude_json);
 	l32_buf_puts(&b, "root ::= object\n");
 	if (b.data == NULL) {
 		l32_err_set(err, L32_ERR_NOMEM, "out of memory");
@@ -1578,5 +1677,108 @@ l32_grammar_json_object(struct l32_err *err)
 	}
 	g = l32_grammar_parse_gbnf(b.data, b.len, err);
 	l32_buf_free(&b);
+	return g;
+}
+
+/* ---------------------------------------------------------------- tools */
+
+/* One tool as a call rule: its name, then its parameters as keyword
+ * arguments in the order the schema lists them. */
+static int
+tool_call_rule(struct sc *c, const json_t *tool, size_t i, char *name)
+{
+	const json_t *f = json_object_get(tool, "function"), *params;
+	const char *fname = json_string_value(json_object_get(f, "name")), *t;
+	char ptr[64], args[32];
+	struct l32_buf body = { 0 };
+	int rc;
+
+	snprintf(ptr, sizeof(ptr), "/%zu/function", i);
+	if (!json_is_object(tool) || !json_is_object(f) || fname == NULL)
+		return invalid(c, ptr, "name", "each tool needs a function with a name");
+	if (!py_name(fname, 1))
+		return unsupported(c, ptr, "name", "a tool name the model calls must be a Python identifier");
+	params = json_object_get(f, "parameters");
+	if (params != NULL && !json_is_object(params))
+		return invalid(c, ptr, "parameters", "must be a JSON Schema object");
+	snprintf(ptr, sizeof(ptr), "/%zu/function/parameters", i);
+	if (params == NULL || json_object_get(params, "properties") == NULL ||
+	    json_object_size(json_object_get(params, "properties")) == 0) {
+		snprintf(args, sizeof(args), "\"()\"");
+	} else {
+		if ((t = json_string_value(json_object_get(params, "type"))) != NULL && strcmp(t, "object") != 0)
+			return unsupported(c, ptr, "type", "tool parameters must be an object schema");
+		if (json_object_get(params, "anyOf") || json_object_get(params, "oneOf") ||
+		    json_object_get(params, "allOf") || json_object_get(params, "$ref"))
+			return unsupported(c, ptr, NULL, "tool parameters must be one object schema");
+		c->root = params;  /* its $refs point inside it */
+		c->kwargs = 1;
+		rc = visit(c, params, ptr, args);
+		c->kwargs = 0;
+		if (rc == -1)
+			return -1;
+	}
+	l32_buf_puts(&body, "\"");
+	l32_buf_puts(&body, fname);
+	l32_buf_printf(&body, "\" %s", args);
+	new_name(c, name);
+	rc = emit_rule(c, name, body.data);
+	l32_buf_free(&body);
+	return rc;
+}
+
+struct l32_grammar *
+l32_grammar_tool_calls(const json_t *tools, const char *only, struct l32_err *err)
+{
+	struct sc c;
+	struct l32_buf calls = { 0 };
+	struct l32_grammar *g = NULL;
+	const json_t *t;
+	char name[32];
+	size_t i;
+	int n = 0;
+
+	memset(&c, 0, sizeof(c));
+	c.root = tools;
+	c.prefix = "tools";
+	c.err = err;
+	c.python = 1;
+	if (!json_is_array(tools) || json_array_size(tools) == 0) {
+		l32_err_param(err, L32_ERR_INVALID, "tools", "tool_choice needs a non-empty tools array");
+		return NULL;
+	}
+	l32_buf_puts(&c.out, prelude);
+	l32_buf_puts(&c.out, prelude_python);
+	l32_buf_puts(&calls, "call ::=");
+	json_array_foreach(tools, i, t) {
+		const char *fname = json_string_value(json_object_get(json_object_get(t, "function"), "name"));
+
+		if (only != NULL && (fname == NULL || strcmp(fname, only) != 0))
+			continue;
+		if (tool_call_rule(&c, t, i, name) == -1)
+			goto out;
+		l32_buf_printf(&calls, "%s %s", n++ ? " |" : "", name);
+	}
+	if (n == 0) {
+		l32_err_param(err, L32_ERR_INVALID, "tool_choice", "tool_choice names %s, which is not among the tools",
+		    only ? only : "nothing");
+		goto out;
+	}
+	/* Llama 3.2's pythonic list: [f(a=1), g(b="x")] */
+	l32_buf_printf(&c.out, "%s\nroot ::= \"[\" call %s\"]\"\n", calls.data,
+	    only != NULL ? "" : "( \",\" ws call )* ");
+	if (c.out.data == NULL) {
+		nomem(&c);
+		goto out;
+	}
+	g = l32_grammar_parse_gbnf(c.out.data, c.out.len, err);
+out:
+	for (i = 0; i < c.n_refs; i++) {
+		free(c.refs[i].ptr);
+		free(c.refs[i].rule);
+	}
+	free(c.refs);
+	l32_buf_free(&c.out);
+	l32_buf_free(&calls);
 	return g;
 }

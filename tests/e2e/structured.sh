@@ -144,6 +144,39 @@ check "logprobs: only allowed tokens, from the masked distribution" '
 	.[0].choices[0].logprobs.content | all(.[]; .logprob <= 0 and (.top_logprobs | length >= 1) and
 	all(.top_logprobs[]; .logprob > -1e30))' "$T/out"
 
+# ------------------------------------------------------------------ tools
+# tool_choice "required" or a named function: calls in the pythonic format,
+# read back into tool_calls, arguments valid under each tool's parameters.
+cat >"$T/tools" <<'EOF'
+[{"type":"function","function":{"name":"get_weather","description":"The weather","parameters":{"type":"object","properties":{"city":{"type":"string","maxLength":12},"days":{"type":"integer","minimum":1,"maximum":7},"metric":{"type":"boolean"}},"required":["city","days"],"additionalProperties":false}}},
+ {"type":"function","function":{"name":"add","parameters":{"type":"object","properties":{"a":{"type":"number","minimum":-100,"maximum":100},"b":{"enum":[1,2,null]}},"required":["a","b"],"additionalProperties":false}}}]
+EOF
+jq -nc --slurpfile t "$T/tools" 'range(1; 21) | {messages: [{role: "user", content: "weather in Paris?"}],
+	max_tokens: 64, temperature: 1, seed: ., tools: $t[0],
+	tool_choice: (if . % 2 == 0 then "required" else {type: "function", function: {name: "add"}} end)}' >"$T/in"
+gen -b 10 <"$T/in"
+cat >"$T/calls.py" <<'EOF'
+import json, sys
+import jsonschema
+tools = {t["function"]["name"]: t["function"]["parameters"] for t in json.load(open(sys.argv[1]))}
+n = 0
+for line in open(sys.argv[2]):
+    c = json.loads(line)["choices"][0]
+    if c["finish_reason"] == "length":
+        continue
+    assert c["finish_reason"] == "tool_calls", c
+    for call in c["message"]["tool_calls"]:
+        jsonschema.validate(json.loads(call["function"]["arguments"]), tools[call["function"]["name"]])
+        n += 1
+assert n > 0
+print(n)
+EOF
+if [ $rc -eq 0 ] && n=$(python3 "$T/calls.py" "$T/tools" "$T/out" 2>&1); then
+	ok "tool_choice required or named: $n calls, each parsed and valid under its tool's parameters"
+else
+	bad "tool_choice required or named" "$n $(head -c 400 "$T/out")"
+fi
+
 # ---------------------------------------------------------------- lengths
 jq -nc '{prompt: "x", max_tokens: 3, seed: 1, response_format: {type: "json_schema",
 	json_schema: {name: "t", schema: {type: "object", properties: {a: {type: "string"}}, required: ["a"]}}}}' >"$T/in"

@@ -339,6 +339,41 @@ START_TEST(json_object_mode)
 }
 END_TEST
 
+START_TEST(tool_calls)
+{
+	static const char tools_text[] =
+	    "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\","
+	    "\"properties\":{\"city\":{\"type\":\"string\"},\"days\":{\"type\":\"integer\",\"minimum\":1},"
+	    "\"metric\":{\"type\":\"boolean\"},\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"null\"}}},"
+	    "\"required\":[\"city\"]}}},"
+	    "{\"type\":\"function\",\"function\":{\"name\":\"ping\"}}]";
+	static const char *const ok[] = { "[get_weather(city=\"Paris\")]", "[ping()]",
+		"[get_weather(city=\"Oslo\", days=3, metric=True), ping()]", "[get_weather(city=\"x\",tags=[None])]", NULL };
+	static const char *const bad[] = { "get_weather(city=\"Paris\")", "[get_weather(days=3)]",
+		"[get_weather(city=\"a\", days=0)]", "[get_weather(city=\"a\", metric=true)]",
+		"[get_weather(days=3, city=\"a\")]", "[pong()]", "[]", NULL };
+	static const char *const only_ok[] = { "[ping()]", NULL };
+	static const char *const only_bad[] = { "[get_weather(city=\"Paris\")]", "[ping(), ping()]", NULL };
+	json_error_t je;
+	json_t *tools = json_loads(tools_text, 0, &je);
+	struct l32_err err;
+	struct l32_grammar *g;
+
+	ck_assert(tools != NULL);
+	g = l32_grammar_tool_calls(tools, NULL, &err);
+	ck_assert_msg(g != NULL, "%s", err.msg);
+	check_strings(g, ok, bad);
+	l32_grammar_free(g);
+	g = l32_grammar_tool_calls(tools, "ping", &err);
+	ck_assert_msg(g != NULL, "%s", err.msg);
+	check_strings(g, only_ok, only_bad);
+	l32_grammar_free(g);
+	ck_assert(l32_grammar_tool_calls(tools, "pong", &err) == NULL);
+	ck_assert_str_eq(err.param, "tool_choice");
+	json_decref(tools);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ masks */
 
 static struct l32_tokenizer *
@@ -453,6 +488,7 @@ main(void)
 	tcase_add_test(tc, schema_keywords);
 	tcase_add_test(tc, schema_errors);
 	tcase_add_test(tc, json_object_mode);
+	tcase_add_test(tc, tool_calls);
 	tcase_add_test(tc, masks_match_token_walks);
 	tcase_add_test(tc, apply_mask_sets_minus_infinity);
 	suite_add_tcase(s, tc);
