@@ -19,6 +19,7 @@ struct generate {
 	struct l32_api_chat api;    /* the requests (first: ops get it as arg) */
 	struct l32_program p;       /* options, model, engine (libcore/prog) */
 	const char *system;         /* -s: system message for --text */
+	char *grammar;              /* --grammar: GBNF for every request, or NULL */
 };
 
 static void __attribute__((noreturn))
@@ -26,8 +27,9 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: %s [-hrTV] [-b batch] [-c ctx] [-m model] [-s system] [-t threads]\n"
-	    "       [--chat-format hf|meta] [--check-weights] [--date date] [--kv-f16] [--max-line bytes]\n"
-	    "       [--max-tokens n] [--progress] [--seed n] [--sse] [--temperature t] [file ...]\n",
+	    "       [--chat-format hf|meta] [--check-weights] [--date date] [--grammar file] [--kv-f16]\n"
+	    "       [--max-line bytes] [--max-tokens n] [--progress] [--seed n] [--sse]\n"
+	    "       [--temperature t] [file ...]\n",
 	    getprogname());
 	exit(L32_EXIT_USAGE);
 }
@@ -85,6 +87,7 @@ int
 main(int argc, char *argv[])
 {
 	static const struct option own[] = {
+		{ "grammar", required_argument, NULL, 'G' },
 		{ "sse", no_argument, NULL, 'E' },
 		{ "system", required_argument, NULL, 's' },
 		{ NULL, 0, NULL, 0 }
@@ -103,6 +106,10 @@ main(int argc, char *argv[])
 	while ((ch = l32_program_getopt(&g.p, argc, argv)) != -1) {
 		switch (ch) {
 		case 'E': g.p.opt.fo.sse = 1; break;
+		case 'G':
+			if ((g.grammar = l32_grammar_read_gbnf(optarg, &err)) == NULL)
+				errx(L32_EXIT_USAGE, "--grammar: %s", err.msg);
+			break;
 		case 's': g.system = optarg; break;
 		case 'V': printf("%s %s\n", getprogname(), L32_VERSION); return 0;
 		default: usage();
@@ -113,11 +120,13 @@ main(int argc, char *argv[])
 	if ((status = l32_program_open(&g.p, &err)) != 0)
 		errx(status, "%s", err.msg);
 	l32_api_chat_init(&g.api, &g.p);
+	g.api.grammar = g.grammar;
 	if (l32_api_chat_start(&g.api, &err) == -1)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
 	g.p.opt.fo.max_inflight = (int)g.p.opt.batch;
 	status = l32_filter_run(&ops, &g, &g.p.opt.fo, argv, argc);
 	l32_api_chat_stop(&g.api);  /* what a signal left unanswered */
 	l32_program_close(&g.p);
+	free(g.grammar);
 	return status;
 }

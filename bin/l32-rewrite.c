@@ -116,7 +116,7 @@ default_max_tokens(const struct rewrite *w, const struct request *r)
 static int
 prepare(struct rewrite *w, struct request *r, struct l32_err *err)
 {
-	struct l32_genreq_limits lim = { l32_tokenizer_n_vocab(w->p.tok), MAX_QUERIES };
+	struct l32_genreq_limits lim = { l32_tokenizer_n_vocab(w->p.tok), MAX_QUERIES, 0, NULL };
 	struct l32_chat_opts o;
 	int query;
 

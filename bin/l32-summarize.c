@@ -97,7 +97,7 @@ static int
 handle(void *arg, struct l32_filter *f, json_t *body, struct l32_err *err)
 {
 	struct summarize *s = arg;
-	struct l32_genreq_limits lim = { l32_tokenizer_n_vocab(s->p.tok), 1 };
+	struct l32_genreq_limits lim = { l32_tokenizer_n_vocab(s->p.tok), 1, 0, NULL };
 	struct l32_summary_opts o;
 	struct l32_summary sum;
 	struct l32_chat_opts chat;

@@ -15,7 +15,7 @@ _l32_options()
 		echo "--truncate -V --version"
 		;;
 	l32-generate)
-		echo "-b= --batch= -c= --ctx= --chat-format= --date= -h --help --check-weights --kv-f16"
+		echo "-b= --batch= -c= --ctx= --chat-format= --date= --grammar= -h --help --check-weights --kv-f16"
 		echo "--max-line= --max-tokens= -m= --model= --progress -r --raw"
 		echo "--seed= --sse -s= --system= --temperature= -T --text"
 		echo "-t= --threads= -V --version"
@@ -104,7 +104,7 @@ _l32()
 		COMPREPLY=($(compgen -P "$pre" -W "query concise formal casual simplify grammar translate" -- "$cur"))
 		return
 		;;
-	-m | --model | --tokenizer | --api-key-file)
+	-m | --model | --tokenizer | --api-key-file | --grammar)
 		_l32_files "$cur" "$pre"
 		return
 		;;

@@ -21,6 +21,7 @@
 #include "base/l32_base.h"
 #include "tokenizer/l32_tokenizer.h"
 #include "chat/l32_chat.h"
+#include "grammar/l32_grammar.h"
 #include "model/l32_model.h"
 #include "compute/l32_compute.h"
 #include "gen/l32_gen.h"

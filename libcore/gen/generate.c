@@ -8,13 +8,26 @@
  * Batch invariance: prefill batches and decode batches are never mixed, and
  * each choice's prompt is evaluated on its own, so a choice's logits do not
  * depend on what else runs beside it.
+ *
+ * Constrained decoding: with a grammar, each choice keeps its own
+ * automaton state; before each draw the logits of the tokens the state
+ * does not allow are set to -infinity (the sampler and the logprobs then
+ * see only the allowed ones), and the choice ends with "stop" as soon as
+ * the text is complete under the grammar.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gen/l32_gen.h"
+#include "grammar/l32_grammar.h"
 #include "model/model.h"
+
+/* Compiled grammars kept across requests: a batch job repeats one schema
+ * thousands of times, and a kept grammar has its token masks ready.  One
+ * that has grown past GRAMMAR_CACHE_BYTES is dropped when no job uses it. */
+#define GRAMMAR_CACHE 8
+#define GRAMMAR_CACHE_BYTES ((size_t)64 << 20)
 
 struct l32_engine {
 	struct l32_model *m;
@@ -29,6 +42,8 @@ struct l32_engine {
 	unsigned char *slot_used;        /* (n_seq) sequence slots taken by a job */
 	struct l32_job *jobs;            /* jobs with choices still running */
 	int (*stop)(void);               /* non-zero: stop before the next pass */
+	struct l32_vocab_trie *trie;     /* the vocabulary for grammars, built on first use */
+	struct l32_grammar *grammars[GRAMMAR_CACHE]; /* recently used, most recent first */
 };
 
 /* One choice while it is being generated. */
@@ -45,6 +60,7 @@ struct run {
 	size_t lp_streamed;        /* logprobs entries already streamed */
 	int32_t index;             /* choice index in its job */
 	struct l32_job *job;
+	int32_t gstate;            /* grammar state (with a grammar) */
 };
 
 /* One request: its choices, generated together with other jobs' choices. */
@@ -54,6 +70,7 @@ struct l32_job {
 	struct run *runs;          /* (p.n) */
 	l32_gen_stream_fn stream;
 	void *stream_arg;
+	struct l32_grammar *grammar; /* held while the job runs: p.grammar or a kept equal one */
 	int done;
 	int failed;                /* ended by err (the model computed NaN) */
 	struct l32_err err;
@@ -143,12 +160,17 @@ l32_engine_new(struct l32_model *m, const struct l32_ctx_params *cp, struct l32_
 void
 l32_engine_free(struct l32_engine *e)
 {
+	int i;
+
 	if (e == NULL)
 		return;
 	while (e->jobs != NULL)
 		l32_job_free(e->jobs);
 	l32_ctx_free(e->ctx);
 	l32_sampler_free(e->sm);
+	l32_vocab_trie_free(e->trie);
+	for (i = 0; i < GRAMMAR_CACHE; i++)
+		l32_grammar_free(e->grammars[i]);
 	free(e->b_tok);
 	free(e->b_pos);
 	free(e->b_seq);
@@ -301,7 +323,8 @@ record_logprobs(const struct l32_engine *e, const struct l32_gen_params *p,
 	alts = json_array();
 	l32_top_ids(r->logits, e->n_vocab, k, top);
 	for (i = 0; i < k; i++)
-		json_array_append_new(alts, token_json(e->tok, top[i], r->logits[top[i]] - lse));
+		if (isfinite(r->logits[top[i]]))  /* not a token the grammar ruled out */
+			json_array_append_new(alts, token_json(e->tok, top[i], r->logits[top[i]] - lse));
 	json_object_set_new(entry, "top_logprobs", alts);
 	return json_array_append_new(r->c->logprobs, entry);
 }
@@ -350,6 +373,49 @@ holdback(const struct l32_gen_params *p, const struct run *r)
 	return most;
 }
 
+/* Moves a choice's grammar state over the bytes of token id; the text is
+ * finished when nothing more may follow. */
+static int
+grammar_step(struct l32_engine *e, const struct l32_gen_params *p, struct run *r, int32_t id,
+    struct l32_err *err)
+{
+	const char *b;
+	size_t n;
+	int32_t st;
+
+	b = l32_token_bytes(e->tok, id, &n);
+	if ((st = l32_grammar_advance(p->grammar, r->gstate, b, n, err)) < 0)
+		return -1;
+	if (st == L32_GRAMMAR_DEAD)  /* the mask allowed only live tokens */
+		return l32_err_set(err, L32_ERR_INVALID, "grammar: token %d leaves the grammar", id);
+	r->gstate = st;
+	if (l32_grammar_complete(p->grammar, st))
+		r->c->finish = L32_FINISH_STOP;
+	return 0;
+}
+
+/* Sets the logits of the tokens the choice's grammar state rules out to
+ * -infinity; stop tokens too when the request ignores them. */
+static int
+grammar_mask(struct l32_engine *e, const struct l32_gen_params *p, struct run *r,
+    struct l32_err *err)
+{
+	const uint64_t *m = l32_grammar_mask(p->grammar, e->trie, r->gstate, err);
+
+	if (m == NULL)
+		return -1;
+	l32_grammar_apply_mask(m, r->logits, e->n_vocab);
+	if (p->ignore_eos) {
+		int32_t s[3] = { l32_tokenizer_eos(e->tok), l32_tokenizer_eot(e->tok), l32_tokenizer_eom(e->tok) };
+		int i;
+
+		for (i = 0; i < 3; i++)
+			if (s[i] >= 0 && s[i] < e->n_vocab)
+				r->logits[s[i]] = -INFINITY;
+	}
+	return 0;
+}
+
 /* Adds a sampled token to a choice; sets finish when it ends. */
 static int
 accept(struct l32_engine *e, const struct l32_gen_params *p, struct run *r,
@@ -374,6 +440,10 @@ accept(struct l32_engine *e, const struct l32_gen_params *p, struct run *r,
 		r->match_from = c->text.len;
 	} else if (l32_decoder_push(&r->dec, e->tok, id, &c->text, err) == -1)
 		return -1;
+	if (p->grammar != NULL && !l32_tokenizer_is_special(e->tok, id) && grammar_step(e, p, r, id, err) == -1)
+		return -1;
+	if (c->finish)
+		return 0;
 	if (p->n_stop > 0 && find_stop(p, r, old_len)) {
 		c->finish = L32_FINISH_STOP;
 		return 0;
@@ -405,6 +475,44 @@ stream_out(const struct l32_gen_params *p, struct run *r, int32_t index,
 }
 
 /* ------------------------------------------------------------- the jobs */
+
+/* Drops kept grammars that grew too big and that no job holds. */
+static void
+grammars_trim(struct l32_engine *e)
+{
+	int i;
+
+	for (i = 0; i < GRAMMAR_CACHE; i++)
+		if (e->grammars[i] != NULL && l32_grammar_cache_bytes(e->grammars[i]) > GRAMMAR_CACHE_BYTES) {
+			l32_grammar_free(e->grammars[i]);
+			memmove(&e->grammars[i], &e->grammars[i + 1], (size_t)(GRAMMAR_CACHE - 1 - i) * sizeof(e->grammars[0]));
+			e->grammars[GRAMMAR_CACHE - 1] = NULL;
+			i--;
+		}
+}
+
+/* The grammar a job runs on: a kept one compiled from the same text, or g
+ * itself, kept from now on.  The caller holds the result. */
+static struct l32_grammar *
+grammar_kept(struct l32_engine *e, struct l32_grammar *g)
+{
+	struct l32_grammar *k;
+	int i;
+
+	grammars_trim(e);
+	for (i = 0; i < GRAMMAR_CACHE && e->grammars[i] != NULL; i++)
+		if (l32_grammar_same(e->grammars[i], g))
+			break;
+	if (i == GRAMMAR_CACHE || e->grammars[i] == NULL) {  /* new: the oldest goes */
+		i = GRAMMAR_CACHE - 1;
+		l32_grammar_free(e->grammars[i]);
+		e->grammars[i] = l32_grammar_ref(g);
+	}
+	k = e->grammars[i];
+	memmove(&e->grammars[1], &e->grammars[0], (size_t)i * sizeof(e->grammars[0]));
+	e->grammars[0] = k;
+	return l32_grammar_ref(k);
+}
 
 static void
 free_runs(struct run *runs, int32_t n)
@@ -489,6 +597,8 @@ new_runs(struct l32_job *j, struct l32_gen_choice *choices, struct l32_err *err)
 		/* Each choice its own stream, reproducible from the seed. */
 		l32_rng_seed(&r->rng, j->p.seed + (uint64_t)i * 0x9e3779b97f4a7c15ULL);
 		l32_decoder_init(&r->dec);
+		if (j->p.grammar != NULL && (r->gstate = l32_grammar_start(j->p.grammar)) < 0)
+			return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
 	}
 	return 0;
 }
@@ -513,6 +623,7 @@ l32_job_free(struct l32_job *j)
 		}
 	if (j->runs != NULL)
 		free_runs(j->runs, j->p.n);
+	l32_grammar_free(j->grammar);
 	free(j);
 }
 
@@ -555,12 +666,17 @@ l32_job_start(struct l32_engine *e, const int32_t *prompt, size_t n_prompt,
 		l32_err_set(err, L32_ERR_NOMEM, "all %d sequence slots are busy", e->cp.n_seq);
 		return NULL;
 	}
+	/* the vocabulary trie of grammars: built once, on the first request with one */
+	if (p->grammar != NULL && e->trie == NULL && (e->trie = l32_vocab_trie_new(e->tok, err)) == NULL)
+		return NULL;
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
 		l32_err_set(err, L32_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
 	j->e = e;
 	j->p = *p;
+	if (p->grammar != NULL)
+		j->p.grammar = j->grammar = grammar_kept(e, p->grammar);
 	j->stream = stream;
 	j->stream_arg = stream_arg;
 	j->next = e->jobs;
@@ -594,6 +710,8 @@ advance(struct l32_job *j, struct run *r, int32_t *n, struct l32_err *err)
 	struct l32_engine *e = j->e;
 	int32_t id;
 
+	if (j->p.grammar != NULL && grammar_mask(e, &j->p, r, err) == -1)
+		return -1;
 	id = l32_sampler_pick(e->sm, &j->p.sampling, r->logits, r->counts, &r->rng);
 	if (accept(e, &j->p, r, id, err) == -1)
 		return -1;

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include "compute/l32_compute.h"
+#include "grammar/l32_grammar.h"
 
 /* ---------------------------------------------------------------- sampler */
 
@@ -83,6 +84,8 @@ struct l32_gen_params {
 	int logprobs;                 /* record logprobs of each token */
 	int32_t top_logprobs;         /* 0..20 alternatives per token */
 	int ignore_eos;               /* do not stop on stop tokens */
+	struct l32_grammar *grammar;  /* constrained decoding (shared by the
+	                                 request's choices), or NULL */
 };
 
 void l32_gen_params_init(struct l32_gen_params *p);

@@ -190,6 +190,9 @@ draw_all(const float *p, int32_t n, double sum, struct l32_rng *rng)
 		if (r < acc)
 			return i;
 	}
+	/* rounding: the last id that had any weight (never a masked one) */
+	while (n > 1 && p[n - 1] <= 0)
+		n--;
 	return n - 1;
 }
 
@@ -208,7 +211,7 @@ l32_sampler_pick(struct l32_sampler *sm, const struct l32_sampling *s,
 	maxv = p[argmax(p, sm->n_vocab)];
 	inv_t = 1.0f / s->temperature;
 	for (v = 0; v < sm->n_vocab; v++) {  /* unnormalised probabilities, best = 1 */
-		p[v] = expf((p[v] - maxv) * inv_t);
+		p[v] = p[v] == -INFINITY ? 0 : expf((p[v] - maxv) * inv_t);  /* (masked by a grammar) */
 		sum += p[v];
 	}
 	if (s->top_k <= 0 && s->top_p >= 1.0f && s->min_p <= 0)

@@ -37,7 +37,7 @@ static const char *const known_fields[] = {
 	"stream_options", "tools", "tool_choice", "parallel_tool_calls", "user",
 	"metadata", "store", "id", "custom_id", "chat_template_kwargs",
 	"chat_format", "tool_prompt_format", "add_generation_prompt",
-	"response_format", "service_tier", "echo", "best_of", "suffix",
+	"response_format", "grammar", "service_tier", "echo", "best_of", "suffix",
 	"modalities", NULL
 };
 
@@ -57,11 +57,6 @@ check_unsupported(json_t *body, struct l32_err *err)
 	json_t *v;
 	const char *s;
 
-	if ((v = json_object_get(body, "response_format")) != NULL && !json_is_null(v)) {
-		s = json_string_value(json_object_get(v, "type"));
-		if (s == NULL || strcmp(s, "text") != 0)
-			return unsupported("response_format", "response_format other than {\"type\": \"text\"}", err);
-	}
 	if ((v = json_object_get(body, "tool_choice")) != NULL && !json_is_null(v)) {
 		s = json_string_value(v);
 		if (s == NULL || (strcmp(s, "auto") != 0 && strcmp(s, "none") != 0))
@@ -330,7 +325,8 @@ parse_stream(struct request *r, struct l32_err *err)
 static int
 prepare(struct l32_api_chat *g, struct request *r, struct l32_err *err)
 {
-	struct l32_genreq_limits lim = { l32_tokenizer_n_vocab(g->tok), l32_engine_n_seq(g->engine) };
+	struct l32_genreq_limits lim = { l32_tokenizer_n_vocab(g->tok), l32_engine_n_seq(g->engine),
+	    1, g->grammar };
 	json_t *m = json_object_get(r->body, "messages"), *p = json_object_get(r->body, "prompt");
 
 	if (l32_request_fields(r->body, known_fields, l32_sampling_fields, err) == -1 ||

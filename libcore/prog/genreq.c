@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "prog/l32_prog.h"
+#include "grammar/l32_grammar.h"
 
 #define MAX_STOP 16          /* stop strings per request */
 #define MAX_STOP_LEN 1024    /* bytes per stop string */
@@ -20,6 +21,7 @@ l32_genreq_free(struct l32_genreq *g)
 	free(g->stop);
 	free(g->stop_len);
 	free(g->bias);
+	l32_grammar_free(g->grammar);
 	memset(g, 0, sizeof(*g));
 }
 
@@ -173,12 +175,125 @@ parse_numbers(json_t *body, const struct l32_genreq_limits *lim, struct l32_genr
 	return 0;
 }
 
+/* response_format {"type": "json_schema", "json_schema": {...}}: the
+ * schema compiled; errors name their place under
+ * response_format.json_schema.schema. */
+static int
+parse_json_schema(json_t *rf, struct l32_genreq *g, struct l32_err *err)
+{
+	json_t *js = json_object_get(rf, "json_schema"), *v;
+	const char *k;
+
+	if (!json_is_object(js))
+		return l32_err_param(err, L32_ERR_INVALID, "response_format.json_schema",
+		    "response_format of type json_schema needs a json_schema object");
+	json_object_foreach(js, k, v) {
+		if (strcmp(k, "schema") == 0 || (strcmp(k, "name") == 0 && json_is_string(v)) ||
+		    (strcmp(k, "description") == 0 && json_is_string(v)) ||
+		    (strcmp(k, "strict") == 0 && (json_is_boolean(v) || json_is_null(v))))
+			continue;
+		l32_err_param(err, L32_ERR_INVALID, "response_format.json_schema",
+		    "response_format.json_schema.%.60s is %s", k,
+		    strcmp(k, "name") == 0 || strcmp(k, "description") == 0 ? "not a string" :
+		    strcmp(k, "strict") == 0 ? "not a boolean" : "not a known field");
+		return -1;
+	}
+	if ((v = json_object_get(js, "schema")) == NULL)
+		return l32_err_param(err, L32_ERR_INVALID, "response_format.json_schema.schema",
+		    "response_format.json_schema has no schema");
+	if (!json_is_object(v) && !json_is_boolean(v))
+		return l32_err_param(err, L32_ERR_INVALID, "response_format.json_schema.schema",
+		    "response_format.json_schema.schema must be a JSON Schema object");
+	g->grammar = l32_grammar_from_schema(v, "response_format.json_schema.schema", err);
+	return g->grammar == NULL ? -1 : 0;
+}
+
+/* tool_choice "required" or {"type": "function", "function": {"name":
+ * ...}}: the answer is calls of the tools (1), else 0. */
+static int
+parse_tool_choice(json_t *body, struct l32_genreq *g, struct l32_err *err)
+{
+	json_t *tc = json_object_get(body, "tool_choice");
+	const char *only = NULL;
+
+	if (json_is_object(tc)) {
+		const char *type = json_string_value(json_object_get(tc, "type"));
+
+		only = json_string_value(json_object_get(json_object_get(tc, "function"), "name"));
+		if (type == NULL || strcmp(type, "function") != 0 || only == NULL)
+			return l32_err_param(err, L32_ERR_INVALID, "tool_choice",
+			    "tool_choice must be \"none\", \"auto\", \"required\" or "
+			    "{\"type\": \"function\", \"function\": {\"name\": ...}}");
+	} else if (!json_is_string(tc) || strcmp(json_string_value(tc), "required") != 0)
+		return 0;
+	if ((g->grammar = l32_grammar_tool_calls(json_object_get(body, "tools"), only, err)) == NULL)
+		return -1;
+	return 1;
+}
+
+/* response_format and grammar: what the answer must look like, compiled
+ * to the grammar the generation loop enforces; tool_choice "required" or
+ * a named function, the tool calls.  A GBNF grammar from the command line
+ * (lim->grammar) applies when the request sets none of them. */
+static int
+parse_structured(json_t *body, const struct l32_genreq_limits *lim, struct l32_genreq *g,
+    struct l32_err *err)
+{
+	json_t *rf = json_object_get(body, "response_format"), *gr = json_object_get(body, "grammar");
+	const char *type;
+	int tools;
+
+	if (rf != NULL && json_is_null(rf))
+		rf = NULL;
+	if (gr != NULL && json_is_null(gr))
+		gr = NULL;
+	if (rf != NULL) {
+		if (!json_is_object(rf) || (type = json_string_value(json_object_get(rf, "type"))) == NULL)
+			return l32_err_param(err, L32_ERR_INVALID, "response_format",
+			    "response_format must be an object with a type");
+		if (strcmp(type, "text") == 0)
+			rf = NULL;
+		else if (strcmp(type, "json_object") != 0 && strcmp(type, "json_schema") != 0)
+			return l32_err_param(err, L32_ERR_INVALID, "response_format.type",
+			    "response_format.type must be \"text\", \"json_object\" or \"json_schema\"");
+	}
+	if (rf != NULL && gr != NULL)
+		return l32_err_param(err, L32_ERR_INVALID, "grammar",
+		    "a request may set grammar or a JSON response_format, not both");
+	if ((tools = parse_tool_choice(body, g, err)) != 0) {
+		if (tools == 1 && (rf != NULL || gr != NULL))
+			return l32_err_param(err, L32_ERR_INVALID, "tool_choice",
+			    "tool_choice that requires a call cannot go with grammar or a JSON response_format");
+		if (tools == -1)
+			return -1;
+	} else if (gr != NULL) {
+		if (!json_is_string(gr))
+			return l32_err_param(err, L32_ERR_INVALID, "grammar", "grammar must be a string (GBNF)");
+		if ((g->grammar = l32_grammar_parse_gbnf(json_string_value(gr), json_string_length(gr), err)) == NULL) {
+			strlcpy(err->param, "grammar", sizeof(err->param));
+			return -1;
+		}
+	} else if (rf != NULL && strcmp(json_string_value(json_object_get(rf, "type")), "json_object") == 0) {
+		if ((g->grammar = l32_grammar_json_object(err)) == NULL)
+			return -1;
+	} else if (rf != NULL) {
+		if (parse_json_schema(rf, g, err) == -1)
+			return -1;
+	} else if (lim->grammar != NULL &&
+	    (g->grammar = l32_grammar_parse_gbnf(lim->grammar, strlen(lim->grammar), err)) == NULL)
+		return -1;
+	g->p.grammar = g->grammar;
+	return 0;
+}
+
 int
 l32_genreq_parse(json_t *body, const struct l32_genreq_limits *lim, struct l32_genreq *g,
     struct l32_err *err)
 {
 	if (parse_numbers(body, lim, g, err) == -1 || parse_stop(body, g, err) == -1 ||
 	    parse_bias(body, lim->n_vocab, g, err) == -1 || parse_logprobs(body, g, err) == -1)
+		return -1;
+	if (lim->structured && parse_structured(body, lim, g, err) == -1)
 		return -1;
 	return l32_json_get_bool(body, "ignore_eos", &g->p.ignore_eos, err);
 }

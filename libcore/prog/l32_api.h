@@ -94,6 +94,7 @@ struct l32_api_chat {
 	char date[64];
 	struct l32_gen_params defaults;
 	int has_default_seed;
+	const char *grammar;        /* GBNF for requests that set none, or NULL */
 	/* ---- */
 	struct l32_jobq *jobs;      /* requests waiting for slots or running */
 };

@@ -147,6 +147,8 @@ int l32_chat_opts_from_request(json_t *body, struct l32_chat_opts *o, struct l32
 struct l32_genreq_limits {
 	int32_t n_vocab;   /* logit_bias keys must be below it */
 	int32_t max_n;     /* most choices per request */
+	int structured;    /* read response_format and grammar */
+	const char *grammar; /* GBNF for requests that set neither, or NULL */
 };
 
 struct l32_genreq {
@@ -155,12 +157,15 @@ struct l32_genreq {
 	const char **stop;         /* storage behind p.stop (points into the request) */
 	size_t *stop_len;
 	struct l32_bias *bias;     /* storage behind p.sampling.bias */
+	struct l32_grammar *grammar; /* behind p.grammar */
 };
 
 /* Reads temperature, top_p, top_k, min_p, presence/frequency_penalty,
  * logit_bias, seed, n, stop, max_tokens / max_completion_tokens, logprobs,
  * top_logprobs and ignore_eos from body into g->p, over the defaults it
- * holds.  The stop strings point into body: keep it alive. */
+ * holds; with lim->structured also response_format (json_object,
+ * json_schema) and grammar (GBNF), compiled into g->grammar.  The stop
+ * strings point into body: keep it alive. */
 int l32_genreq_parse(json_t *body, const struct l32_genreq_limits *lim,
     struct l32_genreq *g, struct l32_err *err);
 void l32_genreq_free(struct l32_genreq *g);

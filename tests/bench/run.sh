@@ -10,8 +10,9 @@
 #    makes new files (and the files of other versions are removed).
 #    L32_BENCH_3B=1 adds the 3B shape (about 14 GB more).
 # 2. Runs every bench program in $L32_BENCH with no arguments
-#    (bench_tokenizer, bench_kernels, ...), then bench_model on each model.
-#    Every program prints one line per figure.
+#    (bench_tokenizer, bench_kernels, ...), then bench_grammar on the first
+#    model (token masks of a nested schema, and decode with and without it)
+#    and bench_model on each model.  Every program prints one line per figure.
 # 3. tests/bench/serve.sh on the first model: 32 streaming clients against
 #    l32-serve --batch 8 and the same requests through l32-generate
 #    --batch 8, tokens per second and their ratio.
@@ -71,10 +72,15 @@ rc=0
 for p in "$bench"/bench_*; do
 	[ -x "$p" ] || continue
 	name=${p##*/}
-	[ "$name" = bench_model ] && continue
+	[ "$name" = bench_model ] || [ "$name" = bench_grammar ] && continue
 	echo "== $name (load average $(load))"
 	"$p" || { echo "bench: $name failed"; rc=1; }
 done
+set -- $models
+if [ -x "$bench/bench_grammar" ]; then
+	echo "== bench_grammar ${1##*/} (load average $(load))"
+	"$bench/bench_grammar" "$1" || { echo "bench: bench_grammar failed"; rc=1; }
+fi
 for f in $models; do
 	echo "== bench_model ${f##*/} (load average $(load))"
 	"$bench/bench_model" "$f" || { echo "bench: bench_model ${f##*/} failed"; rc=1; }

@@ -159,7 +159,7 @@ check "mixed stream: one answer per line, in order" '
 	length == 10 and
 	(.[0].object == "chat.completion") and
 	(.[1].error.code == "invalid_json" and .[1].line == 2) and
-	(.[2].error.param == "response_format") and
+	(.[2].error.param == "response_format.json_schema") and
 	(.[3].error.param == "frobnicate" and .[3].error.code == "unknown_parameter") and
 	(.[4].error.param == "max_tokens") and
 	(.[5].error.code == "model_not_found") and

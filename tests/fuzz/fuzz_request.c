@@ -4,7 +4,7 @@
  * (l32_filter_run: line reader, UTF-8 check, JSON parse, Batch unwrapping,
  * id / custom_id / metadata echo, error lines) into a handler that does what
  * l32-generate does before it needs a model: unknown fields, "model", the
- * sampling fields (l32_genreq_parse), the chat options and the chat prompt
+ * sampling fields and response_format / grammar (l32_genreq_parse), the chat options and the chat prompt
  * rendered and tokenized with the Llama 3 tokenizer, or a prompt's tokens.
  *
  * Answers are held and finished later, newest first, as continuous
@@ -52,7 +52,7 @@ static const char *const other_fields[] = {
 	"stream_options", "tools", "tool_choice", "parallel_tool_calls", "user",
 	"metadata", "store", "id", "custom_id", "chat_template_kwargs",
 	"chat_format", "tool_prompt_format", "add_generation_prompt",
-	"response_format", "service_tier", NULL
+	"response_format", "grammar", "service_tier", NULL
 };
 
 static void
@@ -102,7 +102,7 @@ text_prompt(json_t *p, struct l32_tokens *ids, struct l32_err *err)
 static int
 prepare(json_t *body, struct l32_tokens *ids, struct l32_err *err)
 {
-	struct l32_genreq_limits lim = { l32_tokenizer_n_vocab(tok), MAX_HELD };
+	struct l32_genreq_limits lim = { l32_tokenizer_n_vocab(tok), MAX_HELD, 1, NULL };
 	struct l32_genreq g;
 	struct l32_chat_opts o;
 	json_t *m = json_object_get(body, "messages"), *tools = json_object_get(body, "tools");
