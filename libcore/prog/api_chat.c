@@ -59,8 +59,9 @@ check_unsupported(json_t *body, struct l32_err *err)
 
 	if ((v = json_object_get(body, "tool_choice")) != NULL && !json_is_null(v)) {
 		s = json_string_value(v);
-		if (s == NULL || (strcmp(s, "auto") != 0 && strcmp(s, "none") != 0))
-			return unsupported("tool_choice", "tool_choice other than \"auto\" or \"none\"", err);
+		if (s == NULL ? !json_is_object(v) :
+		    strcmp(s, "auto") != 0 && strcmp(s, "none") != 0 && strcmp(s, "required") != 0)
+			return unsupported("tool_choice", "tool_choice other than \"auto\", \"none\", \"required\" or a function", err);
 	}
 	if (json_is_true(json_object_get(body, "echo")))
 		return unsupported("echo", "echo", err);
