@@ -377,23 +377,12 @@ DOT_REF(q6_k, L32_QK_K, L32_Q6_K_BYTES)
 
 /* ------------------------------------------------------------- lookup */
 
-#define REF(T, t) [L32_TYPE_##T] = { l32_dequant_row_##t, l32_dot_ref_##t }
+#define REF(T, t) [L32_TYPE_##T] = { l32_dequant_row_##t, l32_dot_ref_##t },
 
 static const struct {
 	l32_dequant_fn dequant;
 	l32_dot_fn dot;
-} ref[L32_TYPE_COUNT] = {
-	REF(F32, f32),
-	REF(F16, f16),
-	REF(BF16, bf16),
-	REF(Q8_0, q8_0),
-	REF(Q4_0, q4_0),
-	REF(Q5_0, q5_0),
-	REF(Q5_1, q5_1),
-	REF(Q4_K, q4_k),
-	REF(Q5_K, q5_k),
-	REF(Q6_K, q6_k),
-};
+} ref[L32_TYPE_COUNT] = { L32_COMPUTE_TYPES(REF) };
 
 l32_dequant_fn
 l32_dequant_ref(enum l32_type type)

@@ -119,6 +119,13 @@ float l32_dot_ref_q4_k(const void *row, const float *x, int64_t n);
 float l32_dot_ref_q5_k(const void *row, const float *x, int64_t n);
 float l32_dot_ref_q6_k(const void *row, const float *x, int64_t n);
 
+/* Every type l32 computes with, as X(TYPE, name) (L32_TYPE_TYPE, and the
+ * name in the functions above): the lists of per-type functions are made
+ * from it. */
+#define L32_COMPUTE_TYPES(X)						\
+	X(F32, f32) X(F16, f16) X(BF16, bf16) X(Q8_0, q8_0) X(Q4_0, q4_0) \
+	X(Q5_0, q5_0) X(Q5_1, q5_1) X(Q4_K, q4_k) X(Q5_K, q5_k) X(Q6_K, q6_k)
+
 /* The reference functions of a type; NULL for a type without them. */
 l32_dequant_fn l32_dequant_ref(enum l32_type type);
 l32_dot_fn l32_dot_ref(enum l32_type type);
