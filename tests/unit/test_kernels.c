@@ -990,7 +990,7 @@ main(void)
 	char have[160], missing[160];
 	int failed;
 
-	/* say which paths run here, and how */
+	/* say what this CPU lacks, and so runs emulated only */
 	l32_cpu_feature_names(l32_cpu_features(), have, sizeof(have));
 	printf("test_kernels: CPU features: %s\n", have);
 	for (int i = 0; i < L32_ISA_COUNT; i++) {
@@ -1004,10 +1004,11 @@ main(void)
 		    l32_isa_name(isa), missing);
 	}
 	n_paths = isa_paths(1, paths);
-	isa_paths_print("test_kernels", 1);
 	sr = srunner_create(kernels_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	/* last, where a log's tail shows it: the paths the kernels ran on */
+	isa_paths_print("test_kernels", 1);
 	return failed == 0 ? 0 : 1;
 }
