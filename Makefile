@@ -55,6 +55,11 @@ TOOLS_SRC = $(sort $(wildcard tools/*.c))
 TOOLS    = $(patsubst %.c,$(B)/%,$(TOOLS_SRC))
 BENCH_SRC = $(sort $(wildcard tests/bench/*.c))
 BENCH    = $(patsubst %.c,$(B)/%,$(BENCH_SRC))
+# The x86 kernels built a second time against SIMDe (libsimde-dev), with
+# the test paths that pick them: linked into the unit tests only, so every
+# ISA path runs on any machine (natively where the CPU has it).
+EMU_SRC  = $(sort $(wildcard libcore/compute/kernels/x86-*.c))
+EMU_OBJ  = $(patsubst libcore/%.c,$(B)/tests/emu/%.o,$(EMU_SRC)) $(B)/tests/emu/isa_paths.o
 FUZZ_SRC = $(sort $(wildcard tests/fuzz/fuzz_*.c))
 # Each fuzz target is also built with a plain main that replays its seed
 # corpus (tests/fuzz/corpus/<name>/), so make check runs every seed.
@@ -90,9 +95,17 @@ $(B)/tests/lib/%.o: tests/lib/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -Itests/lib -c -o $@ $<
 
-$(B)/tests/unit/test_%: tests/unit/test_%.c $(TESTLIB_OBJ) $(LIBCORE)
+$(B)/tests/emu/isa_paths.o: tests/emu/isa_paths.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -Itests/lib $(CHECK_CFLAGS) -o $@ $< $(TESTLIB_OBJ) $(LIBCORE) $(CHECK_LIBS) $(LIBS)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(B)/tests/emu/%.o: libcore/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Wno-psabi -DL32_KERNELS_EMULATED -c -o $@ $<
+
+$(B)/tests/unit/test_%: tests/unit/test_%.c $(TESTLIB_OBJ) $(EMU_OBJ) $(LIBCORE)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Itests/lib -Itests/emu $(CHECK_CFLAGS) -o $@ $< $(TESTLIB_OBJ) $(EMU_OBJ) $(LIBCORE) $(CHECK_LIBS) $(LIBS)
 
 $(B)/tests/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(LIBCORE)
 	@mkdir -p $(@D)
@@ -120,7 +133,7 @@ check-asan:
 	$(MAKE) check B=build-asan CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
 
 clean-objs:
-	find $(B)/libcore $(B)/bin $(B)/tests $(B)/tools -name '*.[od]' -delete 2>/dev/null; rm -f $(B)/libcore/*.o $(LIBCORE) $(PROGS) $(UNIT) $(TOOLS) $(BENCH) $(FUZZ_REPLAY) $(B)/tests/lib/*.o
+	find $(B)/libcore $(B)/bin $(B)/tests $(B)/tools -name '*.[od]' -delete 2>/dev/null; rm -f $(B)/libcore/*.o $(LIBCORE) $(PROGS) $(UNIT) $(TOOLS) $(BENCH) $(FUZZ_REPLAY) $(B)/tests/lib/*.o $(EMU_OBJ)
 
 bench: all $(BENCH)
 	L32_SHARED="$(L32_SHARED)" L32_BIN="$(abspath $(B))/bin" L32_TOOLS="$(abspath $(B))/tools" L32_BENCH="$(abspath $(B))/tests/bench" sh tests/bench/run.sh

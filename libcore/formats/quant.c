@@ -143,9 +143,9 @@ l32_dequant_row_q8_0(const void *src, float *dst, int64_t n)
 {
 	const uint8_t *b = src;
 
-	for (int64_t i = 0; i < n; i += 32, b += 34, dst += 32) {
-		float d = load_f16(b);
-		const int8_t *qs = (const int8_t *)(b + 2);
+	for (int64_t i = 0; i < n; i += L32_QK, b += L32_Q8_0_BYTES, dst += L32_QK) {
+		float d = load_f16(b + L32_Q8_0_D);
+		const int8_t *qs = (const int8_t *)(b + L32_Q8_0_QS);
 
 		for (int j = 0; j < 32; j++)
 			dst[j] = (float)qs[j] * d;
@@ -157,9 +157,9 @@ l32_dequant_row_q4_0(const void *src, float *dst, int64_t n)
 {
 	const uint8_t *b = src;
 
-	for (int64_t i = 0; i < n; i += 32, b += 18, dst += 32) {
-		float d = load_f16(b);
-		const uint8_t *qs = b + 2;
+	for (int64_t i = 0; i < n; i += L32_QK, b += L32_Q4_0_BYTES, dst += L32_QK) {
+		float d = load_f16(b + L32_Q4_0_D);
+		const uint8_t *qs = b + L32_Q4_0_QS;
 
 		/* element j in the low nibble of qs[j], j + 16 in the high one */
 		for (int j = 0; j < 16; j++) {
@@ -189,10 +189,10 @@ l32_dequant_row_q5_0(const void *src, float *dst, int64_t n)
 	const uint8_t *b = src;
 	int q[32];
 
-	for (int64_t i = 0; i < n; i += 32, b += 22, dst += 32) {
-		float d = load_f16(b);
+	for (int64_t i = 0; i < n; i += L32_QK, b += L32_Q5_0_BYTES, dst += L32_QK) {
+		float d = load_f16(b + L32_Q5_0_D);
 
-		unpack_q5(b + 2, b + 6, q);
+		unpack_q5(b + L32_Q5_0_QH, b + L32_Q5_0_QS, q);
 		for (int j = 0; j < 32; j++)
 			dst[j] = (float)(q[j] - 16) * d;
 	}
@@ -204,10 +204,10 @@ l32_dequant_row_q5_1(const void *src, float *dst, int64_t n)
 	const uint8_t *b = src;
 	int q[32];
 
-	for (int64_t i = 0; i < n; i += 32, b += 24, dst += 32) {
-		float d = load_f16(b), m = load_f16(b + 2);
+	for (int64_t i = 0; i < n; i += L32_QK, b += L32_Q5_1_BYTES, dst += L32_QK) {
+		float d = load_f16(b + L32_Q5_1_D), m = load_f16(b + L32_Q5_1_M);
 
-		unpack_q5(b + 4, b + 8, q);
+		unpack_q5(b + L32_Q5_1_QH, b + L32_Q5_1_QS, q);
 		for (int j = 0; j < 32; j++)
 			dst[j] = (float)q[j] * d + m;
 	}
@@ -237,8 +237,8 @@ kq_scale_min(const uint8_t *scales, int s, int *sc, int *m)
 static void
 dequant_kq45(const uint8_t *b, const uint8_t *qh, const uint8_t *qs, float *dst)
 {
-	float d = load_f16(b), dmin = load_f16(b + 2);
-	const uint8_t *scales = b + 4;
+	float d = load_f16(b + L32_Q4_K_D), dmin = load_f16(b + L32_Q4_K_DMIN);
+	const uint8_t *scales = b + L32_Q4_K_SCALES;
 	int sc, m;
 
 	for (int s = 0; s < 8; s++) {
@@ -264,8 +264,8 @@ l32_dequant_row_q4_k(const void *src, float *dst, int64_t n)
 {
 	const uint8_t *b = src;
 
-	for (int64_t i = 0; i < n; i += 256, b += 144, dst += 256)
-		dequant_kq45(b, NULL, b + 16, dst);
+	for (int64_t i = 0; i < n; i += L32_QK_K, b += L32_Q4_K_BYTES, dst += L32_QK_K)
+		dequant_kq45(b, NULL, b + L32_Q4_K_QS, dst);
 }
 
 void
@@ -273,8 +273,8 @@ l32_dequant_row_q5_k(const void *src, float *dst, int64_t n)
 {
 	const uint8_t *b = src;
 
-	for (int64_t i = 0; i < n; i += 256, b += 176, dst += 256)
-		dequant_kq45(b, b + 16, b + 48, dst);
+	for (int64_t i = 0; i < n; i += L32_QK_K, b += L32_Q5_K_BYTES, dst += L32_QK_K)
+		dequant_kq45(b, b + L32_Q5_K_QH, b + L32_Q5_K_QS, dst);
 }
 
 /* Q6_K: two halves h of 128 values; value 32k + l of a half (k = 0..3)
@@ -286,10 +286,10 @@ l32_dequant_row_q6_k(const void *src, float *dst, int64_t n)
 {
 	const uint8_t *b = src;
 
-	for (int64_t i = 0; i < n; i += 256, b += 210, dst += 256) {
-		const uint8_t *ql = b, *qh = b + 128;
-		const int8_t *scales = (const int8_t *)(b + 192);
-		float d = load_f16(b + 208);
+	for (int64_t i = 0; i < n; i += L32_QK_K, b += L32_Q6_K_BYTES, dst += L32_QK_K) {
+		const uint8_t *ql = b + L32_Q6_K_QL, *qh = b + L32_Q6_K_QH;
+		const int8_t *scales = (const int8_t *)(b + L32_Q6_K_SCALES);
+		float d = load_f16(b + L32_Q6_K_D);
 
 		for (int h = 0; h < 2; h++)
 			for (int k = 0; k < 4; k++)
@@ -360,82 +360,38 @@ dot_blocks(l32_dequant_fn dequant, int64_t block, size_t block_bytes,
 	return sum;
 }
 
-float
-l32_dot_ref_q8_0(const void *row, const float *x, int64_t n)
-{
-	return dot_blocks(l32_dequant_row_q8_0, 32, 34, row, x, n);
+#define DOT_REF(t, QK, BYTES)						\
+float									\
+l32_dot_ref_##t(const void *row, const float *x, int64_t n)		\
+{									\
+	return dot_blocks(l32_dequant_row_##t, (QK), (BYTES), row, x, n); \
 }
 
-float
-l32_dot_ref_q4_0(const void *row, const float *x, int64_t n)
-{
-	return dot_blocks(l32_dequant_row_q4_0, 32, 18, row, x, n);
-}
-
-float
-l32_dot_ref_q5_0(const void *row, const float *x, int64_t n)
-{
-	return dot_blocks(l32_dequant_row_q5_0, 32, 22, row, x, n);
-}
-
-float
-l32_dot_ref_q5_1(const void *row, const float *x, int64_t n)
-{
-	return dot_blocks(l32_dequant_row_q5_1, 32, 24, row, x, n);
-}
-
-float
-l32_dot_ref_q4_k(const void *row, const float *x, int64_t n)
-{
-	return dot_blocks(l32_dequant_row_q4_k, 256, 144, row, x, n);
-}
-
-float
-l32_dot_ref_q5_k(const void *row, const float *x, int64_t n)
-{
-	return dot_blocks(l32_dequant_row_q5_k, 256, 176, row, x, n);
-}
-
-float
-l32_dot_ref_q6_k(const void *row, const float *x, int64_t n)
-{
-	return dot_blocks(l32_dequant_row_q6_k, 256, 210, row, x, n);
-}
+DOT_REF(q8_0, L32_QK, L32_Q8_0_BYTES)
+DOT_REF(q4_0, L32_QK, L32_Q4_0_BYTES)
+DOT_REF(q5_0, L32_QK, L32_Q5_0_BYTES)
+DOT_REF(q5_1, L32_QK, L32_Q5_1_BYTES)
+DOT_REF(q4_k, L32_QK_K, L32_Q4_K_BYTES)
+DOT_REF(q5_k, L32_QK_K, L32_Q5_K_BYTES)
+DOT_REF(q6_k, L32_QK_K, L32_Q6_K_BYTES)
 
 /* ------------------------------------------------------------- lookup */
+
+#define REF(T, t) [L32_TYPE_##T] = { l32_dequant_row_##t, l32_dot_ref_##t },
+
+static const struct {
+	l32_dequant_fn dequant;
+	l32_dot_fn dot;
+} ref[L32_TYPE_COUNT] = { L32_COMPUTE_TYPES(REF) };
 
 l32_dequant_fn
 l32_dequant_ref(enum l32_type type)
 {
-	switch (type) {
-	case L32_TYPE_F32:  return l32_dequant_row_f32;
-	case L32_TYPE_F16:  return l32_dequant_row_f16;
-	case L32_TYPE_BF16: return l32_dequant_row_bf16;
-	case L32_TYPE_Q8_0: return l32_dequant_row_q8_0;
-	case L32_TYPE_Q4_0: return l32_dequant_row_q4_0;
-	case L32_TYPE_Q5_0: return l32_dequant_row_q5_0;
-	case L32_TYPE_Q5_1: return l32_dequant_row_q5_1;
-	case L32_TYPE_Q4_K: return l32_dequant_row_q4_k;
-	case L32_TYPE_Q5_K: return l32_dequant_row_q5_k;
-	case L32_TYPE_Q6_K: return l32_dequant_row_q6_k;
-	default:            return NULL;
-	}
+	return (int)type >= 0 && type < L32_TYPE_COUNT ? ref[type].dequant : NULL;
 }
 
 l32_dot_fn
 l32_dot_ref(enum l32_type type)
 {
-	switch (type) {
-	case L32_TYPE_F32:  return l32_dot_ref_f32;
-	case L32_TYPE_F16:  return l32_dot_ref_f16;
-	case L32_TYPE_BF16: return l32_dot_ref_bf16;
-	case L32_TYPE_Q8_0: return l32_dot_ref_q8_0;
-	case L32_TYPE_Q4_0: return l32_dot_ref_q4_0;
-	case L32_TYPE_Q5_0: return l32_dot_ref_q5_0;
-	case L32_TYPE_Q5_1: return l32_dot_ref_q5_1;
-	case L32_TYPE_Q4_K: return l32_dot_ref_q4_k;
-	case L32_TYPE_Q5_K: return l32_dot_ref_q5_k;
-	case L32_TYPE_Q6_K: return l32_dot_ref_q6_k;
-	default:            return NULL;
-	}
+	return (int)type >= 0 && type < L32_TYPE_COUNT ? ref[type].dot : NULL;
 }

@@ -62,6 +62,9 @@ _Static_assert(L32_Q5_K_DMIN == L32_Q5_K_D + 2 && L32_Q5_K_SCALES == L32_Q5_K_DM
 _Static_assert(L32_Q6_K_QH == L32_Q6_K_QL + L32_QK_K / 2 &&
     L32_Q6_K_SCALES == L32_Q6_K_QH + L32_QK_K / 4 && L32_Q6_K_D == L32_Q6_K_SCALES + 16 &&
     L32_Q6_K_BYTES == L32_Q6_K_D + 2, "Q6_K: u8 ql[128], u8 qh[64], i8 scales[16], f16 d");
+/* Q5_K begins as Q4_K: code reading d, dmin and scales serves both. */
+_Static_assert((int)L32_Q5_K_D == L32_Q4_K_D && (int)L32_Q5_K_DMIN == L32_Q4_K_DMIN &&
+    (int)L32_Q5_K_SCALES == L32_Q4_K_SCALES, "Q5_K's d, dmin, scales at Q4_K's offsets");
 
 /* The 6-bit scales and mins of the 8 sub-blocks of a Q4_K/Q5_K block, from
  * its 12 scale bytes a|b|c (4 each): sub-blocks 0..3 keep the low 6 bits
@@ -115,6 +118,13 @@ float l32_dot_ref_q5_1(const void *row, const float *x, int64_t n);
 float l32_dot_ref_q4_k(const void *row, const float *x, int64_t n);
 float l32_dot_ref_q5_k(const void *row, const float *x, int64_t n);
 float l32_dot_ref_q6_k(const void *row, const float *x, int64_t n);
+
+/* Every type l32 computes with, as X(TYPE, name) (L32_TYPE_TYPE, and the
+ * name in the functions above): the lists of per-type functions are made
+ * from it. */
+#define L32_COMPUTE_TYPES(X)						\
+	X(F32, f32) X(F16, f16) X(BF16, bf16) X(Q8_0, q8_0) X(Q4_0, q4_0) \
+	X(Q5_0, q5_0) X(Q5_1, q5_1) X(Q4_K, q4_k) X(Q5_K, q5_k) X(Q6_K, q6_k)
 
 /* The reference functions of a type; NULL for a type without them. */
 l32_dequant_fn l32_dequant_ref(enum l32_type type);

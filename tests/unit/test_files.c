@@ -40,6 +40,7 @@
 #include "compute/matmul.h"
 #include "model/model.h"
 #include "formats/quant.h"
+#include "isa_paths.h"
 #include "recipe.h"
 
 #define VOCAB 128256
@@ -549,28 +550,45 @@ tolerance_for(struct l32_model *m, const char *label)
 	return tl;
 }
 
-/* Checks m against the golden records of (model, weights).  When the
- * installed kernels round activations to 8-bit blocks, the short cases run
- * on them with the README's tolerance for that (0.5), then every case again
- * on the reference kernels, f32 on the dequantized weights, at 1e-3: that
- * shows the file holds exactly the weights of the golden run. */
+/* The kernel paths the golden checks run on, one per ISA (isa_paths.h);
+ * set in main before the tests fork. */
+static struct isa_path gpaths[ISA_PATHS_MAX];
+static int n_gpaths;
+
+/* Checks m against the golden records of (model, weights).  The short
+ * cases first on every kernel path, with the README's tolerance for
+ * rounded activations (0.5) on the kernels that round them to 8-bit
+ * blocks.  Then every case at 1e-3 on what a program runs, or, when that
+ * rounds the activations, on the reference kernels, f32 on the
+ * dequantized weights: that shows the file holds exactly the weights of
+ * the golden run. */
 static void
 check_golden(struct l32_model *m, const char *model, const char *weights, int with_long,
     const char *label)
 {
 	const struct tolerance tight = { 1e-3, 2e-3, 1e-3 };
-	struct tolerance tl = tolerance_for(m, label);
+	struct tolerance tl;
+	struct l32_err err;
 	char lb[96];
 
-	if (tl.tol > tight.tol) {
-		snprintf(lb, sizeof(lb), "%s (fast)", label);
+	/* before any install: its first call installs its own table */
+	ck_assert_msg(l32_kernels_init(&err) == 0, "%s", err.msg);
+	for (int i = 0; i < n_gpaths; i++) {
+		snprintf(lb, sizeof(lb), "%s, %s", label, gpaths[i].name);
+		l32_kernels_install(gpaths[i].table);
+		tl = tolerance_for(m, lb);
 		check_golden_with(m, model, weights, 0, &tl, lb);
+	}
+	l32_kernels_install(l32_kernels_table(l32_kernels_isa()));
+	tl = tolerance_for(m, label);
+	if (tl.tol > tight.tol) {
 		use_reference_kernels();
 		fprintf(stderr, "%s: reference kernels, f32 activations: tolerance %g "
 		    "(long cases %g)\n", label, tight.tol, tight.tol_long);
 	}
 	snprintf(lb, sizeof(lb), "%s%s", label, tl.tol > tight.tol ? " (ref)" : "");
 	check_golden_with(m, model, weights, with_long, &tight, lb);
+	l32_kernels_install(l32_kernels_table(l32_kernels_isa()));
 }
 
 /* ------------------------------------------------------------------ memory */
@@ -898,11 +916,15 @@ files_suite(void)
 int
 main(void)
 {
-	SRunner *sr = srunner_create(files_suite());
+	SRunner *sr;
 	int failed;
 
+	n_gpaths = isa_paths(0, gpaths);
+	sr = srunner_create(files_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	/* last, where a log's tail shows it: the paths the golden checks ran on */
+	isa_paths_print("test_files", 0);
 	return failed == 0 ? 0 : 1;
 }

@@ -22,6 +22,7 @@
 #include "compute/matmul.h"
 #include "base/pool.h"
 #include "formats/quant.h"
+#include "isa_paths.h"
 #include "recipe.h"
 
 static const enum l32_type types[] = {
@@ -182,11 +183,10 @@ test_cols(enum l32_type type, int k)
 
 /* ------------------------------------------------------------- ISA paths */
 
-static int
-isa_skip(enum l32_isa isa)
-{
-	return !l32_isa_supported(isa);
-}
+/* Every path (isa_paths.h): natively where the CPU runs the ISA, and the
+ * emulated build of each SIMD ISA; set in main before the tests fork. */
+static struct isa_path paths[ISA_PATHS_MAX];
+static int n_paths;
 
 static const char *
 tname(enum l32_type type)
@@ -194,23 +194,21 @@ tname(enum l32_type type)
 	return l32_type_traits(type)->name;
 }
 
-/* The kernels of type on isa (which this CPU runs). */
+/* The kernels of type on a path. */
 static struct l32_kernels
-kernels_of(enum l32_isa isa, enum l32_type type)
+kernels_of(const struct isa_path *isa, enum l32_type type)
 {
-	const struct l32_kernels *table = l32_kernels_table(isa);
-
-	ck_assert_msg(table != NULL && table[type].dot != NULL, "%s: no kernels on %s",
-	    tname(type), l32_isa_name(isa));
-	return table[type];
+	ck_assert_msg(isa->table[type].dot != NULL, "%s: no kernels on %s",
+	    tname(type), isa->name);
+	return isa->table[type];
 }
 
-/* _i of a loop test over types × ISAs. */
+/* _i of a loop test over types × paths. */
 static void
-split(int i, enum l32_type *type, enum l32_isa *isa)
+split(int i, enum l32_type *type, const struct isa_path **isa)
 {
 	*type = types[i % N_TYPES];
-	*isa = (enum l32_isa)(i / N_TYPES);
+	*isa = &paths[i / N_TYPES];
 }
 
 /* ------------------------------------------------------------------ tests */
@@ -218,12 +216,10 @@ split(int i, enum l32_type *type, enum l32_isa *isa)
 START_TEST(test_dequant)
 {
 	enum l32_type type;
-	enum l32_isa isa;
+	const struct isa_path *isa;
 	struct l32_kernels ks;
 
 	split(_i, &type, &isa);
-	if (isa_skip(isa))
-		return;
 	rng_state = 1000 + (uint64_t)_i;
 	ks = kernels_of(isa, type);
 	for (int k = 0; k < 3; k++) {
@@ -239,7 +235,7 @@ START_TEST(test_dequant)
 			for (int64_t i = 0; i < cols; i++)
 				ck_assert_msg(memcmp(&a[i], &b[i], sizeof(float)) == 0,
 				    "%s on %s: value %lld of %lld: %.9g, reference %.9g",
-				    tname(type), l32_isa_name(isa), (long long)i,
+				    tname(type), isa->name, (long long)i,
 				    (long long)cols, (double)b[i], (double)a[i]);
 		}
 		free(a);
@@ -254,7 +250,7 @@ END_TEST
 START_TEST(test_quantize_same_bytes)
 {
 	enum l32_type type;
-	enum l32_isa isa;
+	const struct isa_path *isa;
 	struct l32_kernels ks;
 	int64_t cols = 2048;
 	size_t xs;
@@ -262,7 +258,7 @@ START_TEST(test_quantize_same_bytes)
 	char *a, *b;
 
 	split(_i, &type, &isa);
-	if (isa_skip(isa) || !is_block_type(type)) {
+	if (!is_block_type(type)) {
 		free(x);
 		return;
 	}
@@ -279,7 +275,7 @@ START_TEST(test_quantize_same_bytes)
 	l32_xq_quantize(ks.xq, x, cols, a);
 	ks.quantize(x, cols, b);
 	ck_assert_msg(memcmp(a, b, xs) == 0, "%s on %s: quantized activations differ",
-	    tname(type), l32_isa_name(isa));
+	    tname(type), isa->name);
 	free(a);
 	free(b);
 	free(x);
@@ -289,12 +285,10 @@ END_TEST
 START_TEST(test_dot)
 {
 	enum l32_type type;
-	enum l32_isa isa;
+	const struct isa_path *isa;
 	struct l32_kernels ks;
 
 	split(_i, &type, &isa);
-	if (isa_skip(isa))
-		return;
 	rng_state = 3000 + (uint64_t)_i;
 	ks = kernels_of(isa, type);
 	for (int k = 0; k < 3; k++) {
@@ -331,18 +325,18 @@ START_TEST(test_dot)
 			/* against the exact dot product of what it computes */
 			ck_assert_msg(fabs(got - exact) <= 1e-5 * mag + 1e-30,
 			    "%s on %s, %lld values: %.9g, exact %.9g (|w·x| %.3g)",
-			    tname(type), l32_isa_name(isa), (long long)cols,
+			    tname(type), isa->name, (long long)cols,
 			    (double)got, exact, mag);
 			/* against the scalar reference on the same activations */
 			ck_assert_msg(fabs(got - ref_q) <= 2e-5 * mag + 1e-30,
 			    "%s on %s, %lld values: %.9g, reference on quantized x %.9g",
-			    tname(type), l32_isa_name(isa), (long long)cols,
+			    tname(type), isa->name, (long long)cols,
 			    (double)got, (double)ref_q);
 			/* against the reference on the f32 activations: apart
 			 * by no more than the activations' rounding moves it */
 			ck_assert_msg(fabs(got - ref) <= qerr + 2e-5 * mag + 1e-30,
 			    "%s on %s, %lld values: %.9g, reference %.9g, allowed %.3g",
-			    tname(type), l32_isa_name(isa), (long long)cols,
+			    tname(type), isa->name, (long long)cols,
 			    (double)got, (double)ref, qerr + 2e-5 * mag);
 			(void)exact_x;
 		}
@@ -361,13 +355,11 @@ END_TEST
 START_TEST(test_rows)
 {
 	enum l32_type type;
-	enum l32_isa isa;
+	const struct isa_path *isa;
 	struct l32_kernels ks;
 	const int64_t rows = 19, r0 = 2, r1 = 17, ldy = rows + 3;
 
 	split(_i, &type, &isa);
-	if (isa_skip(isa))
-		return;
 	rng_state = 4000 + (uint64_t)_i;
 	ks = kernels_of(isa, type);
 	for (int k = 0; k < 2; k++) {
@@ -400,12 +392,12 @@ START_TEST(test_rows)
 						want = ks.dot(wm + r * rb, x + t * cols, cols);
 					ck_assert_msg(memcmp(&got, &want, sizeof(float)) == 0,
 					    "%s on %s, rows: n %lld, token %lld, row %lld: %.9g, dot %.9g",
-					    tname(type), l32_isa_name(isa), (long long)n,
+					    tname(type), isa->name, (long long)n,
 					    (long long)t, (long long)r, (double)got, (double)want);
 					got = y2[t * ldy + r];
 					ck_assert_msg(memcmp(&got, &want, sizeof(float)) == 0,
 					    "%s on %s, rows_xq: n %lld, token %lld, row %lld: %.9g, dot %.9g",
-					    tname(type), l32_isa_name(isa), (long long)n,
+					    tname(type), isa->name, (long long)n,
 					    (long long)t, (long long)r, (double)got, (double)want);
 				}
 		}
@@ -426,13 +418,11 @@ START_TEST(test_gemm)
 {
 	static const int64_t ns[] = { 1, 7, 8, 9, 16, 23, 40 };
 	enum l32_type type;
-	enum l32_isa isa;
+	const struct isa_path *isa;
 	struct l32_kernels ks;
 	const int64_t rows = 19, r0 = 2, r1 = 17, ldy = rows + 3, nmax = 40;
 
 	split(_i, &type, &isa);
-	if (isa_skip(isa))
-		return;
 	ks = kernels_of(isa, type);
 	if (ks.gemm == NULL)
 		return;
@@ -468,7 +458,7 @@ START_TEST(test_gemm)
 						want = ks.dot(wm + r * rb, x + t * cols, cols);
 					ck_assert_msg(memcmp(&got, &want, sizeof(float)) == 0,
 					    "%s on %s, gemm: cols %lld, n %lld, token %lld, row %lld: %.9g, dot %.9g",
-					    tname(type), l32_isa_name(isa), (long long)cols, (long long)n,
+					    tname(type), isa->name, (long long)cols, (long long)n,
 					    (long long)t, (long long)r, (double)got, (double)want);
 				}
 		}
@@ -486,16 +476,22 @@ END_TEST
 START_TEST(test_paths_agree)
 {
 	enum l32_type type;
-	enum l32_isa isa;
-	struct l32_kernels ks, kp;
+	const struct isa_path *isa;
+	struct l32_kernels ks, kp, k2;
+	const struct isa_path *avx2 = NULL;
 	int64_t cols;
 	size_t rb;
 	uint8_t *w;
 	float *x, *wd;
 
 	split(_i, &type, &isa);
-	if (isa_skip(isa) || isa == L32_ISA_PORTABLE)
+	if (isa->isa == L32_ISA_PORTABLE)
 		return;
+	for (int i = n_paths - 1; i >= 0; i--)
+		if (paths[i].isa == L32_ISA_AVX2)
+			avx2 = &paths[i];
+	ck_assert(avx2 != NULL);
+	k2 = kernels_of(avx2, type);
 	rng_state = 5000 + (uint64_t)_i;
 	cols = test_cols(type, 2);
 	w = make_matrix(type, 8, cols, &rb);
@@ -503,7 +499,7 @@ START_TEST(test_paths_agree)
 	wd = malloc((size_t)cols * sizeof(float));
 	make_x(x, cols);
 	ks = kernels_of(isa, type);
-	kp = kernels_of(L32_ISA_PORTABLE, type);
+	kp = kernels_of(&paths[0], type);
 	for (int r = 0; r < 8; r++) {
 		double mag = 0;
 		float a = ks.dot(w + r * rb, x, cols), b = kp.dot(w + r * rb, x, cols);
@@ -512,17 +508,16 @@ START_TEST(test_paths_agree)
 		for (int64_t i = 0; i < cols; i++)
 			mag += fabs((double)wd[i] * x[i]);
 		ck_assert_msg(fabs(a - b) <= 2e-5 * mag, "%s: %s %.9g, portable %.9g",
-		    tname(type), l32_isa_name(isa), (double)a, (double)b);
-		/* AVX-512 runs the AVX2 code with vpdpbusd for the byte
-		 * products, which never saturate there: the same bits */
-		if (isa == L32_ISA_AVX512VL_VNNI) {
-			struct l32_kernels k2;
-			float c;
+		    tname(type), isa->name, (double)a, (double)b);
+		/* every x86 path runs the same template, AVX-512VL/VNNI with
+		 * vpdpbusd for byte products that never saturate, the
+		 * emulated builds through SIMDe: the bits of the first AVX2
+		 * path (native where the CPU has it) */
+		if (isa != avx2) {
+			float c = k2.dot(w + r * rb, x, cols);
 
-			k2 = kernels_of(L32_ISA_AVX2, type);
-			c = k2.dot(w + r * rb, x, cols);
-			ck_assert_msg(memcmp(&a, &c, sizeof(a)) == 0, "%s: avx512vl-vnni %.9g, avx2 %.9g",
-			    tname(type), (double)a, (double)c);
+			ck_assert_msg(memcmp(&a, &c, sizeof(a)) == 0, "%s: %s %.9g, %s %.9g",
+			    tname(type), isa->name, (double)a, avx2->name, (double)c);
 		}
 	}
 	free(wd);
@@ -834,7 +829,7 @@ START_TEST(test_pool_rows_identical)
 		float *x = malloc((size_t)(n * cols) * sizeof(float));
 		float *y[3];
 
-		ks = kernels_of(isa, pt[k]);
+		ks = l32_kernels_table(isa)[pt[k]];
 		make_x(x, n * cols);
 		for (int t = 1; t <= 3; t++) {
 			struct l32_err err;
@@ -955,7 +950,7 @@ kernels_suite(void)
 {
 	Suite *s = suite_create("kernels");
 	TCase *tc;
-	int n = N_TYPES * L32_ISA_COUNT;
+	int n = N_TYPES * n_paths;
 
 	tc = tcase_create("kernels");
 	tcase_set_timeout(tc, 60);
@@ -996,25 +991,25 @@ main(void)
 	char have[160], missing[160];
 	int failed;
 
-	/* say which paths run here and which cannot */
+	/* say what this CPU lacks, and so runs emulated only */
 	l32_cpu_feature_names(l32_cpu_features(), have, sizeof(have));
 	printf("test_kernels: CPU features: %s\n", have);
 	for (int i = 0; i < L32_ISA_COUNT; i++) {
 		enum l32_isa isa = (enum l32_isa)i;
 
-		if (l32_isa_supported(isa)) {
-			printf("test_kernels: ISA %s: tested\n", l32_isa_name(isa));
+		if (l32_isa_supported(isa))
 			continue;
-		}
 		l32_cpu_feature_names(l32_isa_needs(isa) & ~l32_cpu_features(),
 		    missing, sizeof(missing));
-		printf("test_kernels: ISA %s: SKIPPED, this CPU lacks %s\n",
+		printf("test_kernels: ISA %s: not native, this CPU lacks %s\n",
 		    l32_isa_name(isa), missing);
 	}
-	fflush(stdout);
+	n_paths = isa_paths(1, paths);
 	sr = srunner_create(kernels_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	/* last, where a log's tail shows it: the paths the kernels ran on */
+	isa_paths_print("test_kernels", 1);
 	return failed == 0 ? 0 : 1;
 }

@@ -26,19 +26,11 @@ rows_ref(const struct l32_tensor *w, int64_t r0, int64_t r1, const float *x,
 			y[t * ldy + r] = dot(row, x + t * w->cols, w->cols);
 }
 
-#define REF(T, t) [L32_TYPE_##T] = { l32_dequant_row_##t, l32_dot_ref_##t, rows_ref }
+#define REF(T, t) [L32_TYPE_##T] = { .dequant = l32_dequant_row_##t, \
+	.dot = l32_dot_ref_##t, .rows = rows_ref },
 
 const struct l32_kernels l32_kernels_reference[L32_TYPE_COUNT] = {
-	REF(F32, f32),
-	REF(F16, f16),
-	REF(BF16, bf16),
-	REF(Q8_0, q8_0),
-	REF(Q4_0, q4_0),
-	REF(Q5_0, q5_0),
-	REF(Q5_1, q5_1),
-	REF(Q4_K, q4_k),
-	REF(Q5_K, q5_k),
-	REF(Q6_K, q6_k),
+	L32_COMPUTE_TYPES(REF)
 };
 
 static const struct l32_kernels *const isa_tables[L32_ISA_COUNT] = {

@@ -320,9 +320,10 @@ BLOCK_KERNELS(q6_k, L32_QK_K, L32_Q6_K_BYTES, L32_XQ_Q8K)
 
 /* ------------------------------------------------------------- the table */
 
-#define PLAIN(T, t) [L32_TYPE_##T] = { l32_dequant_row_##t, dot_##t, rows_##t }
-#define BLOCK(T, t, K) [L32_TYPE_##T] = { l32_dequant_row_##t, dot_##t, rows_##t, \
-	K, quantize_##t, rows_xq_##t }
+#define PLAIN(T, t) [L32_TYPE_##T] = { .dequant = l32_dequant_row_##t, .dot = dot_##t, \
+	.rows = rows_##t }
+#define BLOCK(T, t, K) [L32_TYPE_##T] = { .dequant = l32_dequant_row_##t, .dot = dot_##t, \
+	.rows = rows_##t, .xq = K, .quantize = quantize_##t, .rows_xq = rows_xq_##t }
 
 const struct l32_kernels l32_kernels_portable[L32_TYPE_COUNT] = {
 	PLAIN(F32, f32),

@@ -6,7 +6,7 @@
  */
 #include "compute/kernels/kernels.h"
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(L32_KERNELS_EMULATED)
 #define KS_DOT_ACC(acc, u, s) _mm256_add_epi32((acc), \
 	_mm256_madd_epi16(_mm256_maddubs_epi16((u), (s)), _mm256_set1_epi16(1)))
 #ifdef L32_KERNELS_EMULATED

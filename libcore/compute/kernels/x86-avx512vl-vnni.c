@@ -7,7 +7,7 @@
  */
 #include "compute/kernels/kernels.h"
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(L32_KERNELS_EMULATED)
 #define KS_DOT_ACC(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
 #ifdef L32_KERNELS_EMULATED
 #define KS_TABLE l32_kernels_avx512vl_vnni_emulated
