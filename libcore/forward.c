@@ -397,6 +397,12 @@ l32_ctx_embd(const struct l32_ctx *c, int32_t i)
 #define FAULT_OUTPUT_NORM(c) (2 + 2 * (c)->m->hp.n_layers)
 #define FAULT_OUTPUT(c) (3 + 2 * (c)->m->hp.n_layers)
 
+long
+l32_ctx_split_jobs(const struct l32_ctx *c)
+{
+	return l32_pool_split_jobs(c->pool);
+}
+
 int32_t
 l32_ctx_fault(const struct l32_ctx *c, int32_t i)
 {
@@ -766,7 +772,9 @@ attend_gemm(struct l32_ctx *c, const float *K, const float *V, const float *q,
 	struct attg_job j = { c, K, V, q, pos, nq, o, 0 };
 
 	atomic_init(&j.next, 0);
-	l32_pool_share(c->pool, attg_run, &j);
+	/* scores and outputs: 2 products of nq x keys x head_dim per head */
+	l32_pool_share_work(c->pool, attg_run, &j,
+	    2 * (int64_t)c->n_heads * nq * (pos[nq - 1] + 1) * c->head_dim);
 }
 
 /* Attention of a run of at least ATT_GEMM_MIN batch tokens of one
@@ -843,9 +851,12 @@ attention_block(struct l32_ctx *c, const struct l32_batch *b, int32_t layer,
 	}
 	if (n1 > 0) {
 		struct att_job j = { c, layer, n1, 0 };
+		int64_t keys = 0;
 
+		for (int32_t i = 0; i < n1; i++)
+			keys += c->slots[c->att1[i]].pos + 1;
 		atomic_init(&j.next, 0);
-		l32_pool_share(c->pool, att_run, &j);
+		l32_pool_share_work(c->pool, att_run, &j, 2 * keys * c->n_heads * c->head_dim);
 	}
 	/* xn (n, dim) = att · Woᵀ */
 	if (l32_matmul(&L->wo, c->att, n, c->xn, &c->mm, err) < 0)
@@ -897,7 +908,8 @@ ffn_block(struct l32_ctx *c, int32_t n, int32_t layer, struct l32_err *err)
 	    l32_matmul(&L->w3, c->xn, n, c->h3, &c->mm, err) < 0)
 		return -1;
 	atomic_init(&gj.next, 0);
-	l32_pool_share(c->pool, gate_run, &gj);
+	/* an expf and a division per value: about 16 multiply-adds */
+	l32_pool_share_work(c->pool, gate_run, &gj, (int64_t)nh * 16);
 	/* xn (n, dim) = h1 · W2ᵀ */
 	if (l32_matmul(&L->w2, c->h1, n, c->xn, &c->mm, err) < 0)
 		return -1;
