@@ -67,6 +67,7 @@ struct l32_pool {
 	atomic_int waiting;          /* 1 while the caller sleeps on done */
 	atomic_int stop;
 	unsigned late;               /* one bit per recent job: a worker was late */
+	long split;                  /* jobs run over the workers too */
 	int solo;                    /* jobs left to run on the caller's thread alone */
 	pthread_mutex_t mu;
 	pthread_cond_t wake, done;
@@ -379,6 +380,7 @@ l32_pool_run(struct l32_pool *p, l32_pool_fn fn, void *arg)
 
 	if (run_solo(p, fn, arg))
 		return;
+	p->split++;
 	t0 = now_ns();
 	publish(p, fn, arg, 0);
 	fn(arg, 0, p->n);
@@ -394,6 +396,7 @@ l32_pool_share(struct l32_pool *p, l32_pool_fn fn, void *arg)
 
 	if (run_solo(p, fn, arg))
 		return;
+	p->split++;
 	t0 = now_ns();
 	publish(p, fn, arg, 1);
 	fn(arg, 0, p->n);
@@ -402,4 +405,34 @@ l32_pool_share(struct l32_pool *p, l32_pool_fn fn, void *arg)
 	atomic_fetch_or(&p->state, ST_CLOSED);
 	wait_workers(p, UNTIL_EMPTY);
 	note_late(p, t - t0, now_ns() - t);
+}
+
+int
+l32_pool_threads_for(const struct l32_pool *p, int64_t work)
+{
+	return work < L32_POOL_SPLIT_WORK ? 1 : l32_pool_threads(p);
+}
+
+void
+l32_pool_run_work(struct l32_pool *p, l32_pool_fn fn, void *arg, int64_t work)
+{
+	if (l32_pool_threads_for(p, work) == 1)
+		fn(arg, 0, 1);
+	else
+		l32_pool_run(p, fn, arg);
+}
+
+void
+l32_pool_share_work(struct l32_pool *p, l32_pool_fn fn, void *arg, int64_t work)
+{
+	if (l32_pool_threads_for(p, work) == 1)
+		fn(arg, 0, 1);
+	else
+		l32_pool_share(p, fn, arg);
+}
+
+long
+l32_pool_split_jobs(const struct l32_pool *p)
+{
+	return p != NULL ? p->split : 0;
 }

@@ -10,6 +10,8 @@
 #ifndef L32_POOL_H
 #define L32_POOL_H
 
+#include <stdint.h>
+
 struct l32_err;
 struct l32_pool;
 
@@ -36,5 +38,22 @@ void l32_pool_run(struct l32_pool *p, l32_pool_fn fn, void *arg);
  * A worker that comes late (asleep, or its core taken by another
  * process) is not waited for. */
 void l32_pool_share(struct l32_pool *p, l32_pool_fn fn, void *arg);
+
+/* Work, in multiply-adds or operations of that cost, below which a job
+ * runs on the caller's thread alone: waking the workers and waiting for
+ * them (tens of microseconds, far more on a busy machine) would cost more
+ * than they save.  The tiny models' products, and small batches of
+ * anything, fall under it. */
+#define L32_POOL_SPLIT_WORK (1 << 20)
+
+/* The threads a job of about work operations runs on: 1 below
+ * L32_POOL_SPLIT_WORK, else the pool's. */
+int l32_pool_threads_for(const struct l32_pool *p, int64_t work);
+/* l32_pool_run and l32_pool_share for a job of about work operations:
+ * split over the threads only when l32_pool_threads_for says so. */
+void l32_pool_run_work(struct l32_pool *p, l32_pool_fn fn, void *arg, int64_t work);
+void l32_pool_share_work(struct l32_pool *p, l32_pool_fn fn, void *arg, int64_t work);
+/* Jobs run so far over more than one thread (for tests). */
+long l32_pool_split_jobs(const struct l32_pool *p);
 
 #endif

@@ -175,7 +175,9 @@ attend_prompt(struct l32_ctx *c, const float *K, const float *V, const float *q,
 	struct prompt_attn_job j = { c, K, V, q, pos, nq, o, 0 };
 
 	atomic_init(&j.next, 0);
-	l32_pool_share(c->pool, prompt_attn_run, &j);
+	/* scores and outputs: 2 products of nq x keys x head_dim per head */
+	l32_pool_share_work(c->pool, prompt_attn_run, &j,
+	    2 * (int64_t)c->n_heads * nq * (pos[nq - 1] + 1) * c->head_dim);
 }
 
 /* Attention of a run of at least ATT_GEMM_MIN batch tokens of one
@@ -227,8 +229,11 @@ l32_attention(struct l32_ctx *c, int32_t layer, int32_t n_groups)
 	}
 	if (n1 > 0) {
 		struct decode_attn_job j = { c, layer, n1, 0 };
+		int64_t keys = 0;
 
+		for (int32_t i = 0; i < n1; i++)
+			keys += c->slots[c->decode_q[i]].pos + 1;
 		atomic_init(&j.next, 0);
-		l32_pool_share(c->pool, decode_attn_run, &j);
+		l32_pool_share_work(c->pool, decode_attn_run, &j, 2 * keys * c->n_heads * c->head_dim);
 	}
 }

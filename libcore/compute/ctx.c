@@ -315,3 +315,9 @@ l32_ctx_embd(const struct l32_ctx *c, int32_t i)
 	return c->xo + (size_t)c->embd_row[i] * c->dim;
 }
 
+
+long
+l32_ctx_split_jobs(const struct l32_ctx *c)
+{
+	return l32_pool_split_jobs(c->pool);
+}

@@ -232,7 +232,8 @@ ffn_block(struct l32_ctx *c, int32_t n, int32_t layer, struct l32_err *err)
 	    l32_matmul(&L->w3, c->xn, n, c->h3, &c->mm, err) < 0)
 		return -1;
 	atomic_init(&gj.next, 0);
-	l32_pool_share(c->pool, gate_run, &gj);
+	/* an expf and a division per value: about 16 multiply-adds */
+	l32_pool_share_work(c->pool, gate_run, &gj, (int64_t)nh * 16);
 	/* xn (n, dim) = h1 · W2ᵀ */
 	if (l32_matmul(&L->w2, c->h1, n, c->xn, &c->mm, err) < 0)
 		return -1;

@@ -59,6 +59,11 @@ void l32_ctx_fault_name(const struct l32_ctx *c, int32_t code, char *buf, size_t
 /* Sets err (L32_ERR_MODEL, code "model_error") for a request the fault
  * spoiled, naming the place; returns -1. */
 int l32_err_nonfinite(struct l32_err *err, const struct l32_ctx *c, int32_t code);
+
+/* Steps of the forward passes so far that ran over more than one thread
+ * of the context's pool (a step too small to repay the threads runs on
+ * one): for tests and benchmarks. */
+long l32_ctx_split_jobs(const struct l32_ctx *c);
 /* Forgets a sequence's cache, so the slot can take a new sequence. */
 void l32_ctx_seq_clear(struct l32_ctx *c, int32_t seq);
 /* Positions held for a sequence. */

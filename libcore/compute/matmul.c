@@ -36,6 +36,8 @@
  * short enough that the threads finish together. */
 #define CHUNK_MIN 16
 #define CHUNK_MAX_BYTES (256 * 1024)
+/* Multiply-adds a BLIS thread must have to repay starting it. */
+#define SGEMM_THREAD_WORK (1 << 21)
 
 /* ----------------------------------------------------------------- scratch */
 
@@ -111,18 +113,38 @@ l32_matmul_check(const struct l32_tensor *w, struct l32_err *err)
 
 /* ----------------------------------------------------------------- product */
 
+/* The threads BLIS may use (l32_matmul_set_threads). */
+static int blis_threads = 1;
+
+int
+l32_sgemm_threads(int64_t m, int64_t n, int64_t k)
+{
+	double work = (double)m * (double)n * (double)k;
+	int t = (int)(work / SGEMM_THREAD_WORK);
+
+	if (t > blis_threads)
+		t = blis_threads;
+	return t < 1 ? 1 : t;
+}
+
 void
 l32_sgemm(int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
     const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
     int64_t ldc)
 {
 	float zero = 0.0f;
+	rntm_t rntm = BLIS_RNTM_INITIALIZER;
 
+	/* as many threads as the product's size pays for: BLIS starts its
+	 * threads for every call, which a small product does not repay.  (A
+	 * C element is computed whole by one thread whatever their number,
+	 * so the result does not change with it.) */
+	bli_rntm_set_num_threads(l32_sgemm_threads(m, n, k), &rntm);
 	/* BLIS takes non-const pointers but does not write a or b; the
 	 * strides describe b as stored, before the transposition */
-	bli_sgemm(BLIS_NO_TRANSPOSE, trans_b ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
+	bli_sgemm_ex(BLIS_NO_TRANSPOSE, trans_b ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
 	    m, n, k, &alpha, (float *)a, lda, 1, (float *)b, ldb, 1, &zero,
-	    c, ldc, 1);
+	    c, ldc, 1, NULL, &rntm);
 }
 
 void
@@ -144,7 +166,8 @@ l32_sgemm_1(int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
 void
 l32_matmul_set_threads(int n)
 {
-	bli_thread_set_num_threads(n >= 1 ? n : 1);
+	blis_threads = n >= 1 ? n : 1;
+	bli_thread_set_num_threads(blis_threads);
 }
 
 /* c := a * bᵀ for c (m, nc) with row stride ldc, a (m, k) contiguous and
@@ -243,8 +266,8 @@ quantize_tokens(struct rows_job *j, struct l32_mm *mm, struct l32_err *err)
 	    "quantized activations", err) < 0)
 		return -1;
 	j->xq = mm->xq;
-	if (j->n > 1 && l32_pool_threads(mm->pool) > 1)
-		l32_pool_run(mm->pool, quantize_run, j);
+	if (j->n > 1)
+		l32_pool_run_work(mm->pool, quantize_run, j, j->n * j->w->cols * 4);
 	else
 		quantize_run(j, 0, 1);
 	return 0;
@@ -259,7 +282,7 @@ matmul_rows(const struct l32_tensor *w, const struct l32_kernels *k,
 	if (k->rows_xq != NULL && quantize_tokens(&j, mm, err) < 0)
 		return -1;
 	atomic_init(&j.next, 0);
-	l32_pool_share(mm->pool, rows_run, &j);
+	l32_pool_share_work(mm->pool, rows_run, &j, w->rows * w->cols * n);
 	return 0;
 }
 
@@ -292,9 +315,9 @@ matmul_gemm(const struct l32_tensor *w, const struct l32_kernels *k,
 	    "grouped activations", err) < 0)
 		return -1;
 	j.groups = mm->groups;
-	l32_pool_run(mm->pool, group_run, &j);
+	l32_pool_run_work(mm->pool, group_run, &j, n * w->cols);
 	atomic_init(&j.next, 0);
-	l32_pool_share(mm->pool, rows_run, &j);
+	l32_pool_share_work(mm->pool, rows_run, &j, w->rows * w->cols * n);
 	return 0;
 }
 
@@ -353,7 +376,7 @@ l32_matmul(const struct l32_tensor *w, const float *x, int64_t n, float *y,
 	for (int64_t r0 = 0; r0 < rows; r0 += pr) {
 		struct widen_job j = { w, k, r0, rows - r0 < pr ? rows - r0 : pr, mm->panel };
 
-		l32_pool_run(mm->pool, widen_run, &j);
+		l32_pool_run_work(mm->pool, widen_run, &j, j.nr * cols * 4);
 		/* y[:, r0 .. r0+nr) := x · panelᵀ */
 		gemm_abt(n, j.nr, cols, x, mm->panel, cols, y + r0, rows);
 	}

@@ -63,6 +63,9 @@ void l32_sgemm_1(int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
     int64_t ldc);
 /* Threads BLIS may use (n >= 1). */
 void l32_matmul_set_threads(int n);
+/* The threads l32_sgemm gives a product of m x n x k multiply-adds: as
+ * many as its size repays, at most l32_matmul_set_threads's. */
+int l32_sgemm_threads(int64_t m, int64_t n, int64_t k);
 
 /* Row r of w as f32 (w->cols values): the embedding lookup. */
 int l32_tensor_row_f32(const struct l32_tensor *w, int64_t r, float *out);

@@ -116,6 +116,12 @@ for p in tokenize embed generate rewrite summarize; do
 	    'length == 2 and all(.[]; has("error") | not)'
 done
 
+# a field of the wrong JSON type is invalid_type, as l32(7) and
+# l32-tokenize(1) show it
+echo '{"text": 5}' | run tokenize
+check "tokenize: {\"text\": 5} is invalid_type on text" \
+    '.[0].error.code == "invalid_type" and .[0].error.param == "text"'
+
 # the same in --text mode: the mark is not part of the first text
 printf '\357\273\277Hello\nHello\n' | run tokenize -T
 check "tokenize -T: a byte-order mark is not part of the first text" '.[0] == .[1]'
