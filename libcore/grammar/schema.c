@@ -64,7 +64,8 @@ static const char prelude[] =
     "string ::= \"\\\"\" char* \"\\\"\"\n"
     "hex ::= [0-9a-fA-F]\n"
     "int ::= \"-\"? ( \"0\" | [1-9] [0-9]{0,17} )\n"
-    "number ::= int ( \".\" [0-9]{1,15} )? ( [eE] [-+]? [0-9]{1,3} )?\n"
+    /* exponents of two digits: every number fits a double */
+    "number ::= int ( \".\" [0-9]{1,15} )? ( [eE] [-+]? [0-9]{1,2} )?\n"
     /* real calendar dates, years 0001-9999, February 29th in leap years */
     "date ::= year \"-\" ( ( \"0\" [13578] | \"1\" [02] ) \"-\" ( \"0\" [1-9] | [12] [0-9] | \"3\" [01] ) | "
     "( \"0\" [469] | \"11\" ) \"-\" ( \"0\" [1-9] | [12] [0-9] | \"30\" ) | \"02-\" ( \"0\" [1-9] | \"1\" [0-9] | \"2\" [0-8] ) ) | "
