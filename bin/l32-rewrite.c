@@ -113,6 +113,22 @@ default_max_tokens(const struct rewrite *w, const struct request *r)
 	return n;
 }
 
+/* query: the answer is exactly n lines, each starting with a character
+ * that is not a space or a quote, so the variants the program reads are
+ * all there. */
+static int
+query_grammar(struct request *r, struct l32_err *err)
+{
+	char text[160];
+
+	snprintf(text, sizeof(text), "root ::= q ( \"\\n\" q ){%d}\nq ::= [^ \\t\\r\\n\"'] [^\\r\\n]{0,199}\n",
+	    r->rq.n - 1);
+	if ((r->g.grammar = l32_grammar_parse_gbnf(text, strlen(text), err)) == NULL)
+		return -1;
+	r->g.p.grammar = r->g.grammar;
+	return 0;
+}
+
 static int
 prepare(struct rewrite *w, struct request *r, struct l32_err *err)
 {
@@ -139,6 +155,8 @@ prepare(struct rewrite *w, struct request *r, struct l32_err *err)
 	r->g.p.n = r->n_choices;
 	if (!r->g.p.has_max_tokens)
 		r->g.p.max_tokens = default_max_tokens(w, r);
+	if (query && query_grammar(r, err) == -1)
+		return -1;
 	if ((r->messages = l32_rewrite_messages(&r->rq, r->input, r->input_len, err)) == NULL)
 		return -1;
 	l32_chat_opts_init(&o);

@@ -27,7 +27,7 @@
  * thousands of times, and a kept grammar has its token masks ready.  One
  * that has grown past GRAMMAR_CACHE_BYTES is dropped when no job uses it. */
 #define GRAMMAR_CACHE 8
-#define GRAMMAR_CACHE_BYTES ((size_t)64 << 20)
+#define GRAMMAR_CACHE_BYTES ((size_t)32 << 20)
 
 struct l32_engine {
 	struct l32_model *m;

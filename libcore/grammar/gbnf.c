@@ -759,7 +759,8 @@ flatten(struct parser *ps, struct l32_grammar *g)
 		g->rule[i].n_alt = (uint32_t)b->n_alt;
 		for (j = 0; j < b->n_alt; j++) {
 			g->alt[g->n_alt++] = (uint32_t)g->n_elem;
-			memcpy(&g->elem[g->n_elem], b->alt[j].e, b->alt[j].n * sizeof(*g->elem));
+			if (b->alt[j].n > 0)
+				memcpy(&g->elem[g->n_elem], b->alt[j].e, b->alt[j].n * sizeof(*g->elem));
 			g->n_elem += b->alt[j].n;
 			g->elem[g->n_elem].kind = G_END;
 			g->elem[g->n_elem++].arg = 0;

@@ -293,7 +293,8 @@ state_intern(struct l32_grammar *g)
 	uint64_t h;
 	struct g_state *s;
 
-	qsort(ids, g->n_scratch, sizeof(*ids), id_cmp);
+	if (g->n_scratch > 1)
+		qsort(ids, g->n_scratch, sizeof(*ids), id_cmp);
 	for (i = 0; i < g->n_scratch; i++)
 		if (n == 0 || ids[n - 1] != ids[i])
 			ids[n++] = ids[i];
@@ -303,7 +304,7 @@ state_intern(struct l32_grammar *g)
 		return -1;
 	for (j = h & (g->state_map.cap - 1); (id = g->state_map.slot[j]) != 0; j = (j + 1) & (g->state_map.cap - 1)) {
 		s = &g->state[id - 1];
-		if (s->n == n && memcmp(g->spool + s->off, ids, n * sizeof(*ids)) == 0)
+		if (s->n == n && (n == 0 || memcmp(g->spool + s->off, ids, n * sizeof(*ids)) == 0))
 			return id - 1;
 	}
 	if (g->n_state >= MAX_STATES ||
@@ -315,7 +316,8 @@ state_intern(struct l32_grammar *g)
 	s->off = (uint32_t)g->n_spool;
 	s->n = (uint32_t)n;
 	s->accepting = n > 0 && ids[0] == 0;
-	memcpy(g->spool + g->n_spool, ids, n * sizeof(*ids));
+	if (n > 0)
+		memcpy(g->spool + g->n_spool, ids, n * sizeof(*ids));
 	g->n_spool += n;
 	g->state_map.slot[j] = (int32_t)g->n_state + 1;
 	return (int32_t)g->n_state++;

@@ -155,6 +155,14 @@ struct l32_grammar {
 /* Checks the rules: every name defined, no left recursion. */
 int g_check(struct l32_grammar *g, struct l32_err *err);
 
+/* ---- numbers between bounds (numrange.c) */
+/* Appends a GBNF group of the integers in [lo, hi] (has_lo, has_hi: which
+ * bounds there are); 0 when none qualify. */
+int g_int_range(struct l32_buf *b, int has_lo, long long lo, int has_hi, long long hi);
+/* The same for numbers without an exponent; lk, hk: 0 no bound, 1
+ * inclusive, 2 exclusive. */
+int g_num_range(struct l32_buf *b, int lk, double lo, int hk, double hi);
+
 /* ---- JSON Schema patterns (regex.c) */
 /* Appends to out a GBNF expression for the JSON string contents in which
  * the pattern finds a match; any names the rule of one string character.

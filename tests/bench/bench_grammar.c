@@ -8,7 +8,8 @@
  *     for a grammar seen for the first time (every state new) and for one
  *     kept from earlier requests (as the engine keeps them)
  *   with a model file: decode tok/s of one sequence without and with the
- *     schema (prompt and seed fixed, greedy), and their ratio
+ *     schema (fixed prompt and seeds, temperature 1, prefill not counted,
+ *     after one request of each kind), and their ratio
  *
  * usage: bench_grammar [model.gguf]
  */
@@ -129,7 +130,31 @@ report(const char *what, double *t, size_t n)
 	    t[n / 2] * 1e6, t[(n * 99) / 100] * 1e6, t[n - 1] * 1e6, n);
 }
 
-/* Seconds per token of decoding one sequence, with grammar g or none. */
+struct steps {
+	double first, last;
+	size_t n;
+};
+
+/* Times the decode steps from the stream callbacks (each step that adds
+ * text calls it), so the prompt's prefill is not counted. */
+static int
+on_step(void *arg, int32_t index, const char *text, size_t len, size_t first_lp,
+    enum l32_finish finish)
+{
+	struct steps *s = arg;
+	double t = now();
+
+	if (finish != L32_FINISH_NONE || len == 0)
+		return 0;
+	if (s->n++ == 0)
+		s->first = t;
+	s->last = t;
+	return 0;
+}
+
+/* Seconds per decode step of one sequence, with grammar g or none, on an
+ * engine that has already run one request of the same kind (the
+ * vocabulary trie built, the grammar's masks warm, as in a batch job). */
 static double
 decode(struct l32_model *m, struct l32_grammar *g, size_t *made)
 {
@@ -139,8 +164,8 @@ decode(struct l32_model *m, struct l32_grammar *g, size_t *made)
 	struct l32_engine *e;
 	struct l32_err err;
 	int32_t prompt[8] = { 128000, 791, 2768, 374, 264, 4823, 1665, 25 };
-	double t0, total = 0;
-	size_t tokens = 0;
+	double total = 0;
+	size_t steps = 0;
 	int seed;
 
 	l32_ctx_params_init(&cp);
@@ -148,25 +173,29 @@ decode(struct l32_model *m, struct l32_grammar *g, size_t *made)
 	cp.n_seq = 1;
 	if ((e = l32_engine_new(m, &cp, &err)) == NULL)
 		errx(3, "%s", err.msg);
-	/* answers under the schema may end early: run until DECODE tokens */
-	for (seed = 1; tokens < DECODE && seed < 50; seed++) {
+	/* seed 0 warms up; answers under the schema may end early: run until
+	 * DECODE steps are timed */
+	for (seed = 0; steps < DECODE && seed < 100; seed++) {
+		struct steps st = { 0, 0, 0 };
+
 		l32_gen_params_init(&gp);
-		gp.max_tokens = DECODE - (int32_t)tokens;
+		gp.max_tokens = DECODE;
 		gp.sampling.temperature = 1;
 		gp.seed = (uint64_t)seed;
 		gp.ignore_eos = g == NULL;
 		gp.grammar = g;
 		memset(&c, 0, sizeof(c));
-		t0 = now();
-		if (l32_generate(e, prompt, 8, &gp, &c, NULL, NULL, &err) == -1)
+		if (l32_generate(e, prompt, 8, &gp, &c, on_step, &st, &err) == -1)
 			errx(3, "%s", err.msg);
-		total += now() - t0;
-		tokens += c.ids.n + (c.finish == L32_FINISH_STOP && c.ids.n == 0);
+		if (seed > 0 && st.n > 1) {
+			total += st.last - st.first;
+			steps += st.n - 1;
+		}
 		l32_gen_choice_free(&c);
 	}
 	l32_engine_free(e);
-	*made = tokens;
-	return total / (double)(tokens ? tokens : 1);
+	*made = steps;
+	return total / (double)(steps ? steps : 1);
 }
 
 int
@@ -217,8 +246,8 @@ main(int argc, char **argv)
 		free_s = decode(m, NULL, &made0);
 		dg = compile(schema);
 		schema_s = decode(m, dg, &made1);
-		printf("decode without a schema: %.2f tok/s (%zu tokens)\n", 1 / free_s, made0);
-		printf("decode with the schema: %.2f tok/s (%zu tokens), %.3f of the speed without\n",
+		printf("decode without a schema: %.2f tok/s (%zu steps)\n", 1 / free_s, made0);
+		printf("decode with the schema: %.2f tok/s (%zu steps), %.3f of the speed without\n",
 		    1 / schema_s, made1, free_s / schema_s);
 		l32_grammar_free(dg);
 		l32_model_free(m);

@@ -50,7 +50,7 @@ walk(struct l32_grammar *g, uint64_t h)
 	}
 	if (!l32_grammar_accepting(g, st))
 		return;
-	if ((v = json_loadb((const char *)text, len, JSON_DECODE_ANY, NULL)) == NULL)
+	if ((v = json_loadb((const char *)text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL)) == NULL)
 		abort();
 	json_decref(v);
 }
