@@ -33,10 +33,10 @@ nfail=0
 ok() { npass=$((npass + 1)); echo "ok - $1"; }
 bad() { nfail=$((nfail + 1)); echo "FAIL - $1${2:+: $2}"; }
 
-REQ='{"messages": [{"role": "system", "content": "Act like you are a helpful assistant."}, {"role": "user", "content": "Tell me about the sea."}], "max_tokens": 48}'
+REQ='{"messages": [{"role": "system", "content": "Act like you are a helpful assistant."}, {"role": "user", "content": "Tell me about the sea."}], "max_tokens": 24}'
 echo "$REQ" >"$T/req.json"
 
-timeout -k 10 300 "$BIN" -m "$MODEL" -t 1 --port 0 --batch 8 2>"$T/log" &
+timeout -k 10 900 "$BIN" -m "$MODEL" -t 1 -c 256 --port 0 --batch 8 2>"$T/log" &
 pid=$!
 i=0
 while [ $i -lt 300 ] && ! grep -q loaded "$T/log"; do
@@ -51,7 +51,7 @@ if [ -z "$port" ] || ! grep -q loaded "$T/log"; then
 	exit 1
 fi
 
-timeout 240 python3 "$CLIENT" many "http://127.0.0.1:$port/v1" $N "$T/req.json" "$T/answers" >/dev/null
+L32_CLIENT_TIMEOUT=600 timeout 900 python3 "$CLIENT" many "http://127.0.0.1:$port/v1" $N "$T/req.json" "$T/answers" >/dev/null
 rc=$?
 [ $rc -eq 0 ] && ok "$N clients ran" || bad "$N clients ran" "exit $rc"
 if [ "$(jq -s 'map(select(.done and .error == null and .finish_reason != null)) | length' "$T/answers")" = $N ]; then
@@ -66,7 +66,7 @@ while [ $i -le $N ]; do
 	jq -c --argjson s $i '.seed = $s' "$T/req.json"
 	i=$((i + 1))
 done >"$T/batch.ndjson"
-"$L32_BIN/l32-generate" -m "$MODEL" -t 1 --batch 8 <"$T/batch.ndjson" >"$T/gen.ndjson" 2>"$T/gen.err"
+"$L32_BIN/l32-generate" -m "$MODEL" -t 1 -c 256 --batch 8 <"$T/batch.ndjson" >"$T/gen.ndjson" 2>"$T/gen.err"
 jq -c '{content: .choices[0].message.content, finish_reason: .choices[0].finish_reason}' "$T/gen.ndjson" >"$T/want"
 jq -c '{content, finish_reason}' "$T/answers" >"$T/got"
 if [ "$(wc -l <"$T/want")" -eq $N ] && cmp -s "$T/want" "$T/got"; then

@@ -17,6 +17,7 @@ Every socket has a timeout, so nothing here waits for ever.
 """
 import http.client
 import json
+import os
 import socket
 import sys
 import threading
@@ -25,7 +26,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-TIMEOUT = 60
+# seconds a read may wait; a streaming client waiting in the server's queue
+# gets no byte before its request starts
+TIMEOUT = float(os.environ.get("L32_CLIENT_TIMEOUT", "60"))
 
 
 def post(url, body, key=None):
@@ -115,7 +118,7 @@ def many(url, n, path, outpath):
         t.start()
         threads.append(t)
     for t in threads:
-        t.join(TIMEOUT * 2)
+        t.join(TIMEOUT * 4)
     print("%.3f" % (time.monotonic() - t0))
     with open(outpath, "w") as f:
         for o in out:
