@@ -598,7 +598,8 @@ new_runs(struct l32_job *j, struct l32_gen_choice *choices, struct l32_err *err)
 		l32_rng_seed(&r->rng, j->p.seed + (uint64_t)i * 0x9e3779b97f4a7c15ULL);
 		l32_decoder_init(&r->dec);
 		if (j->p.grammar != NULL && (r->gstate = l32_grammar_start(j->p.grammar)) < 0)
-			return l32_err_set(err, L32_ERR_NOMEM, "out of memory");
+			return l32_err_set(err, L32_ERR_NOMEM,
+			    "grammar: too large to run (rules nested too deep), or out of memory");
 	}
 	return 0;
 }

@@ -20,6 +20,7 @@
 
 #define MAX_REPEAT 4096      /* n of x{m,n} */
 #define MAX_DEPTH 256        /* nested parentheses */
+#define MAX_RULES (1u << 16) /* rules, counting groups and repetitions */
 
 struct b_alt {
 	struct g_elem *e;
@@ -31,13 +32,15 @@ struct b_rule {
 	struct b_alt *alt;
 	size_t n_alt, cap_alt;
 	int defined;
-	size_t line, col;     /* first reference, for "undefined" */
+	size_t at;            /* offset of the first reference, for "undefined" */
 };
 
 struct parser {
 	const char *s, *p, *end;
 	struct b_rule *rule;
 	size_t n_rule, cap_rule;
+	int32_t *slot;        /* (cap_slot) names to rule index + 1, 0 empty */
+	size_t cap_slot;
 	struct g_byteset *set;
 	size_t n_set, cap_set;
 	int32_t single[256];  /* set index of each one-byte set, or -1 */
@@ -103,25 +106,79 @@ grow(void **p, size_t *cap, size_t need, size_t size)
 	return 0;
 }
 
+static uint64_t
+name_hash(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	while (n-- > 0)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+	return h;
+}
+
+/* Adds rule i to the name table, growing it to stay under half full. */
+static int
+slot_add(struct parser *ps, int32_t i)
+{
+	size_t j, k, cap;
+	int32_t *t;
+
+	if ((ps->n_rule + 1) * 2 > ps->cap_slot) {
+		cap = ps->cap_slot ? ps->cap_slot * 2 : 256;
+		if ((t = calloc(cap, sizeof(*t))) == NULL)
+			return -1;
+		for (k = 0; k < ps->cap_slot; k++)
+			if (ps->slot[k] != 0) {
+				const char *nm = ps->rule[ps->slot[k] - 1].name;
+
+				for (j = name_hash(nm, strlen(nm)) & (cap - 1); t[j] != 0; j = (j + 1) & (cap - 1))
+					;
+				t[j] = ps->slot[k];
+			}
+		free(ps->slot);
+		ps->slot = t;
+		ps->cap_slot = cap;
+	}
+	for (j = name_hash(ps->rule[i].name, strlen(ps->rule[i].name)) & (ps->cap_slot - 1);
+	    ps->slot[j] != 0; j = (j + 1) & (ps->cap_slot - 1))
+		;
+	ps->slot[j] = i + 1;
+	return 0;
+}
+
+/* A new rule of that name (names of generated rules hold a '.', so they
+ * never meet the user's). */
+static int32_t
+rule_new(struct parser *ps, const char *name, size_t n, const char *at)
+{
+	struct b_rule *r;
+
+	if (ps->n_rule >= MAX_RULES)
+		return fail(ps, at, "the grammar has more than 65536 rules (counting groups and repetitions)");
+	if (grow((void **)&ps->rule, &ps->cap_rule, ps->n_rule + 1, sizeof(*ps->rule)) == -1)
+		return nomem(ps);
+	r = &ps->rule[ps->n_rule];
+	memset(r, 0, sizeof(*r));
+	if ((r->name = strndup(name, n)) == NULL || slot_add(ps, (int32_t)ps->n_rule) == -1)
+		return nomem(ps);
+	r->at = (size_t)(at - ps->s);
+	return (int32_t)ps->n_rule++;
+}
+
 /* The index of rule name[0..n), made (undefined) on first use. */
 static int32_t
 rule_get(struct parser *ps, const char *name, size_t n, const char *at)
 {
-	struct b_rule *r;
-	size_t i;
+	size_t j;
+	const char *nm;
 
-	for (i = 0; i < ps->n_rule; i++)
-		if (strlen(ps->rule[i].name) == n && memcmp(ps->rule[i].name, name, n) == 0)
-			return (int32_t)i;
-	if (ps->n_rule >= (1u << 29) ||
-	    grow((void **)&ps->rule, &ps->cap_rule, ps->n_rule + 1, sizeof(*ps->rule)) == -1)
-		return nomem(ps);
-	r = &ps->rule[ps->n_rule];
-	memset(r, 0, sizeof(*r));
-	if ((r->name = strndup(name, n)) == NULL)
-		return nomem(ps);
-	where(ps, at, &r->line, &r->col);
-	return (int32_t)ps->n_rule++;
+	if (ps->cap_slot > 0)
+		for (j = name_hash(name, n) & (ps->cap_slot - 1); ps->slot[j] != 0; j = (j + 1) & (ps->cap_slot - 1)) {
+			nm = ps->rule[ps->slot[j] - 1].name;
+			if (strlen(nm) == n && memcmp(nm, name, n) == 0)
+				return ps->slot[j] - 1;
+		}
+	return rule_new(ps, name, n, at);
 }
 
 /* A new rule named after the current one, for a group or repetition. */
@@ -131,7 +188,7 @@ rule_anon(struct parser *ps)
 	char name[160];
 
 	snprintf(name, sizeof(name), "%.120s.%zu", ps->cur ? ps->cur : "g", ps->n_rule);
-	return rule_get(ps, name, strlen(name), ps->p);
+	return rule_new(ps, name, strlen(name), ps->p);
 }
 
 static struct b_alt *
@@ -731,6 +788,7 @@ parser_free(struct parser *ps)
 		free(ps->rule[i].name);
 	}
 	free(ps->rule);
+	free(ps->slot);
 	free(ps->set);
 }
 
@@ -795,8 +853,11 @@ l32_grammar_parse_gbnf(const char *text, size_t len, struct l32_err *err)
 	ps.cur = NULL;
 	for (i = 0; i < ps.n_rule; i++)
 		if (!ps.rule[i].defined) {
+			size_t line, col;
+
+			where(&ps, ps.s + ps.rule[i].at, &line, &col);
 			l32_err_set(err, L32_ERR_INVALID, "grammar: line %zu column %zu: rule '%s' is used but not defined",
-			    ps.rule[i].line, ps.rule[i].col, ps.rule[i].name);
+			    line, col, ps.rule[i].name);
 			goto fail;
 		}
 	for (i = 0; i < ps.n_rule && strcmp(ps.rule[i].name, "root") != 0; i++)

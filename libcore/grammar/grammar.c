@@ -17,54 +17,123 @@
 
 #define MAX_STATES (1u << 22)  /* a grammar that needs more is refused at run time */
 #define MAX_STACKS (1u << 24)
+#define MAX_EXPAND_DEPTH 10000  /* rules entered in one step without a byte */
 
 /* --------------------------------------------------------------- checks */
 
-/* Which rules can match the empty string. */
-static void
+/* Which rules can match the empty string: a worklist over the
+ * alternatives, each waiting for its rule references to turn nullable
+ * (linear in the grammar's size, so a huge grammar cannot stall it). */
+static int
 nullable_rules(const struct l32_grammar *g, uint8_t *nul)
 {
-	size_t r, a;
+	uint32_t *pending = calloc(g->n_alt + 1, sizeof(*pending));
+	uint32_t *alt_rule = calloc(g->n_alt + 1, sizeof(*alt_rule));
+	uint32_t *occ_first = calloc(g->n_rule + 2, sizeof(*occ_first));
+	uint32_t *occ = calloc(g->n_elem + 1, sizeof(*occ));
+	uint32_t *queue = calloc(g->n_rule + 1, sizeof(*queue));
+	size_t r, a, k, head = 0, tail = 0;
 	const struct g_elem *e;
-	int changed = 1;
+	int rc = -1;
 
+	if (!pending || !alt_rule || !occ_first || !occ || !queue)
+		goto out;
 	memset(nul, 0, g->n_rule);
-	while (changed) {
-		changed = 0;
-		for (r = 0; r < g->n_rule; r++) {
-			if (nul[r])
-				continue;
-			for (a = 0; a < g->rule[r].n_alt && !nul[r]; a++) {
-				for (e = &g->elem[g->alt[g->rule[r].first_alt + a]]; e->kind == G_RULE && nul[e->arg]; e++)
-					;
-				if (e->kind == G_END)
-					nul[r] = changed = 1;
+	/* occurrences of each rule: the alternatives that reference it */
+	for (r = 0; r < g->n_rule; r++)
+		for (a = g->rule[r].first_alt; a < g->rule[r].first_alt + g->rule[r].n_alt; a++) {
+			alt_rule[a] = (uint32_t)r;
+			for (e = &g->elem[g->alt[a]]; e->kind != G_END; e++) {
+				if (e->kind == G_BYTES)
+					pending[a] = UINT32_MAX / 2;  /* never empty */
+				else {
+					occ_first[e->arg + 1]++;
+					pending[a]++;
+				}
 			}
 		}
+	for (r = 0; r < g->n_rule; r++)
+		occ_first[r + 1] += occ_first[r];
+	for (r = 0; r < g->n_rule; r++)
+		for (a = g->rule[r].first_alt; a < g->rule[r].first_alt + g->rule[r].n_alt; a++)
+			for (e = &g->elem[g->alt[a]]; e->kind != G_END; e++)
+				if (e->kind == G_RULE)
+					occ[occ_first[e->arg]++] = (uint32_t)a;
+	for (r = g->n_rule; r > 0; r--)  /* back to the starts */
+		occ_first[r] = occ_first[r - 1];
+	occ_first[0] = 0;
+	for (a = 0; a < g->n_alt; a++)
+		if (pending[a] == 0 && !nul[alt_rule[a]]) {
+			nul[alt_rule[a]] = 1;
+			queue[tail++] = alt_rule[a];
+		}
+	while (head < tail) {
+		r = queue[head++];
+		for (k = occ_first[r]; k < occ_first[r + 1]; k++)
+			if (--pending[occ[k]] == 0 && !nul[alt_rule[occ[k]]]) {
+				nul[alt_rule[occ[k]]] = 1;
+				queue[tail++] = alt_rule[occ[k]];
+			}
 	}
+	rc = 0;
+out:
+	free(pending);
+	free(alt_rule);
+	free(occ_first);
+	free(occ);
+	free(queue);
+	return rc;
 }
 
-/* Depth-first search over "rule r may start with rule s"; colour 1 on the
- * path, 2 done.  Returns the rule found on a cycle, or -1. */
-static int32_t
-left_cycle(const struct l32_grammar *g, const uint8_t *nul, uint8_t *colour, uint32_t r)
-{
-	const struct g_elem *e;
-	size_t a;
-	int32_t c;
+/* Where the search below stops looking along an alternative. */
+static const struct g_elem end_elem = { G_END, 0 };
 
-	colour[r] = 1;
-	for (a = 0; a < g->rule[r].n_alt; a++)
-		for (e = &g->elem[g->alt[g->rule[r].first_alt + a]]; e->kind == G_RULE; e++) {
-			if (colour[e->arg] == 1)
-				return (int32_t)e->arg;
-			if (colour[e->arg] == 0 && (c = left_cycle(g, nul, colour, e->arg)) >= 0)
-				return c;
-			if (!nul[e->arg])
-				break;
+/* Depth-first search over "rule r may start with rule s" (an explicit
+ * stack, so a long chain of rules cannot overflow the C stack); colour 1
+ * on the path, 2 done.  Returns the rule found on a cycle, -1 none, -2
+ * out of memory. */
+static int32_t
+left_cycle(const struct l32_grammar *g, const uint8_t *nul, uint8_t *colour, uint32_t root)
+{
+	struct frame {
+		uint32_t r, a;           /* rule, its alternative being looked at */
+		const struct g_elem *e;  /* next element of that alternative */
+	} *st = malloc((g->n_rule + 1) * sizeof(*st));
+	size_t n = 0;
+	int32_t found = -1;
+	uint32_t s;
+
+	if (st == NULL)
+		return -2;
+	colour[root] = 1;
+	st[n++] = (struct frame){ root, 0, g->rule[root].n_alt ? &g->elem[g->alt[g->rule[root].first_alt]] : &end_elem };
+	while (n > 0) {
+		struct frame *f = &st[n - 1];
+		const struct g_rule *R = &g->rule[f->r];
+
+		if (f->e->kind != G_RULE) {  /* this alternative is done: the next, or back */
+			if (++f->a < R->n_alt)
+				f->e = &g->elem[g->alt[R->first_alt + f->a]];
+			else {
+				colour[f->r] = 2;
+				n--;
+			}
+			continue;
 		}
-	colour[r] = 2;
-	return -1;
+		s = f->e->arg;
+		/* past s only when it can be empty */
+		f->e = nul[s] ? f->e + 1 : &end_elem;
+		if (colour[s] == 1) {
+			found = (int32_t)s;
+			break;
+		}
+		if (colour[s] == 0) {
+			colour[s] = 1;
+			st[n++] = (struct frame){ s, 0, g->rule[s].n_alt ? &g->elem[g->alt[g->rule[s].first_alt]] : &end_elem };
+		}
+	}
+	free(st);
+	return found;
 }
 
 /* Splits the bytes into classes that every byte set treats alike (one
@@ -115,12 +184,15 @@ g_check(struct l32_grammar *g, struct l32_err *err)
 		return l32_err_set(err, L32_ERR_NOMEM, "grammar: out of memory");
 	}
 	byte_classes(g);
-	nullable_rules(g, nul);
-	for (r = 0; r < g->n_rule && c < 0; r++)
+	if (nullable_rules(g, nul) == -1)
+		c = -2;
+	for (r = 0; r < g->n_rule && c == -1; r++)
 		if (colour[r] == 0)
 			c = left_cycle(g, nul, colour, (uint32_t)r);
 	free(nul);
 	free(colour);
+	if (c == -2)
+		return l32_err_set(err, L32_ERR_NOMEM, "grammar: out of memory");
 	if (c < 0)
 		return 0;
 	/* a generated rule is named after its parent: "name.N" */
@@ -354,9 +426,11 @@ scratch_push(struct l32_grammar *g, int32_t id)
 }
 
 /* Adds to g->scratch every stack whose top is a byte set that the input
- * may reach by resuming at pos with parent below it. */
+ * may reach by resuming at pos with parent below it.  depth counts the
+ * rules entered without reading a byte, bounded so no grammar can run the
+ * C stack out. */
 static int
-expand(struct l32_grammar *g, uint32_t pos, int32_t parent)
+expand(struct l32_grammar *g, uint32_t pos, int32_t parent, int depth)
 {
 	const struct g_elem *e;
 	const struct g_rule *r;
@@ -379,12 +453,14 @@ expand(struct l32_grammar *g, uint32_t pos, int32_t parent)
 			parent = g->stack[parent].parent;
 			continue;
 		}
+		if (depth >= MAX_EXPAND_DEPTH)
+			return -1;
 		r = &g->rule[e->arg];
 		np = parent;
 		if (g->elem[pos + 1].kind != G_END && (np = stack_intern(g, pos + 1, parent)) < 0)
 			return -1;
 		for (a = 0; a < r->n_alt; a++)
-			if (expand(g, g->alt[r->first_alt + a], np) == -1)
+			if (expand(g, g->alt[r->first_alt + a], np, depth + 1) == -1)
 				return -1;
 		return 0;
 	}
@@ -448,7 +524,7 @@ l32_grammar_start(struct l32_grammar *g)
 		if (step_begin(g) == -1)
 			return -1;
 		for (rc = 0, a = 0; a < r->n_alt && rc == 0; a++)
-			rc = expand(g, g->alt[r->first_alt + a], 0);
+			rc = expand(g, g->alt[r->first_alt + a], 0, 0);
 		if (rc == -1)
 			return -1;
 	} while (seen_full(g));
@@ -474,7 +550,7 @@ g_step_slow(struct l32_grammar *g, int32_t st, unsigned char b)
 		for (rc = 0, i = 0; i < s->n && rc == 0; i++) {
 			k = &g->stack[g->spool[s->off + i]];
 			if (g->spool[s->off + i] != 0 && g_byteset_has(&g->set[g->elem[k->pos].arg], b))
-				rc = expand(g, k->pos + 1, k->parent);
+				rc = expand(g, k->pos + 1, k->parent, 0);
 			s = &g->state[st];
 		}
 		if (rc == -1)
@@ -504,8 +580,8 @@ l32_grammar_advance(struct l32_grammar *g, int32_t st, const void *p, size_t n,
 	for (i = 0; i < n && st > 0; i++)
 		st = g_step(g, st, s[i]);
 	if (st < 0)
-		l32_err_set(err, L32_ERR_NOMEM, "grammar: out of memory (or more than %u automaton states)",
-		    MAX_STATES);
+		l32_err_set(err, L32_ERR_NOMEM, "grammar: out of memory, or the grammar is too large to run "
+		    "(more than %u automaton states, or rules nested %d deep)", MAX_STATES, MAX_EXPAND_DEPTH);
 	return st;
 }
 

@@ -20,6 +20,7 @@
 
 #define MAX_LEN_BOUND 4096   /* minLength, maxLength, minItems, maxItems */
 #define MAX_DEPTH 64         /* nested schemas (not counting $ref) */
+#define MAX_REF_DEPTH 256    /* $refs compiled inside each other */
 #define NUM_LIMIT 1e15       /* bounds of numbers must lie within +-NUM_LIMIT */
 
 struct ref_ent {
@@ -35,6 +36,7 @@ struct sc {
 	size_t n_refs;
 	unsigned n_rule;
 	int depth;
+	int ref_depth;        /* $refs being compiled inside each other */
 	int python;           /* values as Python literals (True, False, None) */
 	int kwargs;           /* the next object is keyword arguments: (a=1, b=2) */
 	struct l32_err *err;
@@ -432,9 +434,16 @@ visit_ref(struct sc *c, const json_t *s, const char *ptr, char *name)
 		struct l32_buf b = { 0 };
 		int saved = c->depth, rc;
 
-		c->depth = 0;  /* a reference starts a fresh nesting count */
+		/* a reference starts a fresh nesting count; references inside
+		 * references are counted on their own */
+		if (++c->ref_depth > MAX_REF_DEPTH) {
+			free(tptr);
+			return unsupported(c, ptr, "$ref", "references nested more than 256 deep are not supported");
+		}
+		c->depth = 0;
 		rc = visit(c, target, tptr, inner);
 		c->depth = saved;
+		c->ref_depth--;
 		free(tptr);
 		if (rc == -1)
 			return -1;
