@@ -244,7 +244,7 @@ answer(void *arg, struct l32_sink *t)
 
 		l32_err_set(&err, L32_ERR_NOMEM, "out of memory");
 		l32_sink_fail(t, &err);
-		return 0;
+		return 1;  /* ended here: the job queue must not finish it too */
 	}
 	return l32_sink_emit(t, resp);
 }

@@ -119,7 +119,7 @@ finish_done(struct l32_jobq *q)
 {
 	struct entry **pp = &q->running, *x;
 	struct l32_err err;
-	int rc = 0, failed;
+	int rc = 0, failed, answered;
 
 	while ((x = *pp) != NULL) {
 		if (!l32_job_done(x->job)) {
@@ -133,9 +133,9 @@ finish_done(struct l32_jobq *q)
 		x->job = NULL;
 		if (failed)  /* its error line in place of the answer */
 			l32_sink_fail(x->sink, &err);
-		else if (q->answer(x->req, x->sink) == -1)
+		else if ((answered = q->answer(x->req, x->sink)) == -1)
 			rc = -1;
-		else
+		else if (answered == 0)  /* 1: answer() failed the sink itself */
 			l32_sink_finish(x->sink);
 		entry_free(q, x);
 	}

@@ -323,7 +323,9 @@ void l32_program_close(struct l32_program *p);
  * batching): each waits, in input order, for as many free sequence slots
  * as it has choices, then runs as a job that every step advances with the
  * others.  When its job is done, answer() writes its response through its
- * sink (-1: output failed) and the sink is finished; then, or when it
+ * sink and the sink is finished (answer() returns 0), or answer() fails the
+ * sink with an error line itself (returns 1), or output failed (-1); then,
+ * or when it
  * could not start (its sink failed with the error), or its sink was
  * cancelled (failed, its slots given back at the next step), release()
  * frees it. */

@@ -17,25 +17,12 @@
 # Environment: L32_BIN (built programs), L32_SHARED (reference data).
 # Needs jq(1).  Prints one line per check, then "N passed, N failed".
 
-: "${L32_BIN:=bin}"
-: "${L32_SHARED:=../shared}"
-MODEL=$L32_SHARED/golden/tiny/llama32-tiny-s0-F32.gguf
-TOKFILE=$L32_SHARED/llama3/tokenizer.model
+. "$(dirname "$0")/../lib/e2e.sh"
 
-if [ ! -f "$MODEL" ] || [ ! -f "$TOKFILE" ]; then
-	echo "badinput.sh: reference data $MODEL or $TOKFILE is missing (set L32_SHARED)" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-if ! command -v jq >/dev/null 2>&1; then
-	echo "badinput.sh: needs jq" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
+need badinput.sh "$MODEL" "$TOKFILE"
+need_cmd badinput.sh jq
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/l32-badinput.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
+scratch badinput
 unset L32_MODEL L32_DATE L32_CTX L32_THREADS L32_TOKENIZER
 export LC_ALL=C SOURCE_DATE_EPOCH=1700000000
 
@@ -44,10 +31,6 @@ CTX=128         # -c: a prompt of 200 words does not fit
 MAXLINE=16384   # --max-line: a line of 20 KB is over it
 BATCH=4         # --batch: n = 5 is over it
 
-npass=0
-nfail=0
-ok() { npass=$((npass + 1)); echo "ok - $1"; }
-bad() { nfail=$((nfail + 1)); echo "FAIL - $1${2:+: $2}"; }
 
 # The stream generator: prints the lines for program prog and writes
 # "k kind" for each line k to the file kinds (kind good, stream or bad).
@@ -439,5 +422,4 @@ if [ $asan -eq 0 ]; then
 	done
 fi
 
-echo "$npass passed, $nfail failed"
-[ $nfail -eq 0 ]
+finish

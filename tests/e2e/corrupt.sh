@@ -15,8 +15,7 @@
 # Environment: L32_BIN (built programs), L32_SHARED (reference data).
 # Prints one line per check, then "N passed, N failed".
 
-: "${L32_BIN:=bin}"
-: "${L32_SHARED:=../shared}"
+. "$(dirname "$0")/../lib/e2e.sh"
 BIN=$L32_BIN/l32-generate
 GOLD=$L32_SHARED/golden/tiny/llama32-tiny-s0-F32.gguf
 HFGOLD=$L32_SHARED/golden/tiny/hf-bf16
@@ -26,22 +25,13 @@ if [ ! -f "$GOLD" ] || [ ! -d "$HFGOLD" ]; then
 	echo "0 passed, 1 failed"
 	exit 1
 fi
-if [ ! -x "$BIN" ] || ! command -v jq >/dev/null 2>&1; then
-	echo "corrupt.sh: needs $BIN built and jq installed" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
+need corrupt.sh "$BIN"
+need_cmd corrupt.sh jq
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/l32-corrupt.XXXXXX") || exit 1
-trap 'chmod -R u+w "$T"; rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
+scratch corrupt
 unset L32_MODEL L32_DATE L32_CTX L32_THREADS
 export LC_ALL=C
 
-npass=0
-nfail=0
-ok() { npass=$((npass + 1)); echo "ok - $1"; }
-bad() { nfail=$((nfail + 1)); echo "FAIL - $1${2:+: $2}"; }
 
 # fails NAME PATH [FILE-IN-MESSAGE]: l32-generate -m PATH exits 3 with one
 # line on stderr that names the file.
@@ -316,5 +306,4 @@ if [ -x "$L32_BIN/l32-tokenize" ] && [ -f "$TM" ]; then
 	tokfails "tokenizer.json wrong types" "$K"
 fi
 
-echo "$npass passed, $nfail failed"
-[ $nfail -eq 0 ]
+finish

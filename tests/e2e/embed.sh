@@ -8,32 +8,17 @@
 # Needs jq(1), base64(1) and od(1).  Prints one line per check, then
 # "N passed, N failed".
 
-: "${L32_BIN:=bin}"
-: "${L32_SHARED:=../shared}"
+. "$(dirname "$0")/../lib/e2e.sh"
 BIN=$L32_BIN/l32-embed
-MODEL=$L32_SHARED/golden/tiny/llama32-tiny-s0-F32.gguf
 
-if [ ! -f "$MODEL" ]; then
-	echo "embed.sh: reference data $MODEL is missing (set L32_SHARED)" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-if [ ! -x "$BIN" ] || ! command -v jq >/dev/null 2>&1; then
-	echo "embed.sh: needs $BIN built and jq installed" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
+need embed.sh "$MODEL"
+need embed.sh "$BIN"
+need_cmd embed.sh jq
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/l32-embed.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
+scratch embed
 unset L32_MODEL L32_CTX L32_THREADS
 export LC_ALL=C
 
-npass=0
-nfail=0
-ok() { npass=$((npass + 1)); echo "ok - $1"; }
-bad() { nfail=$((nfail + 1)); echo "FAIL - $1${2:+: $2}"; }
 
 # emb ARGS... < input: leaves $T/out, $T/err and $rc.
 emb() {
@@ -185,5 +170,4 @@ for opt in "--pooling max" "--no-such-option" "--dimensions 0" "--encoding-forma
 	[ $rc -eq 2 ] && ok "bad option $opt: exit 2" || bad "bad option $opt: exit 2" "exit $rc"
 done
 
-echo "$npass passed, $nfail failed"
-[ $nfail -eq 0 ]
+finish

@@ -7,33 +7,18 @@
 # Environment: L32_BIN (built programs), L32_SHARED (reference data).
 # Needs jq(1).  Prints one line per check, then "N passed, N failed".
 
-: "${L32_BIN:=bin}"
-: "${L32_SHARED:=../shared}"
+. "$(dirname "$0")/../lib/e2e.sh"
 BIN=$L32_BIN/l32-generate
-MODEL=$L32_SHARED/golden/tiny/llama32-tiny-s0-F32.gguf
 HFDIR=$L32_SHARED/golden/tiny/hf-bf16
 
-if [ ! -f "$MODEL" ]; then
-	echo "generate.sh: reference data $MODEL is missing (set L32_SHARED)" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-if [ ! -x "$BIN" ] || ! command -v jq >/dev/null 2>&1; then
-	echo "generate.sh: needs $BIN built and jq installed" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
+need generate.sh "$MODEL"
+need generate.sh "$BIN"
+need_cmd generate.sh jq
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/l32-generate.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
+scratch generate
 unset L32_MODEL L32_DATE L32_CTX L32_THREADS
 export LC_ALL=C SOURCE_DATE_EPOCH=1700000000
 
-npass=0
-nfail=0
-ok() { npass=$((npass + 1)); echo "ok - $1"; }
-bad() { nfail=$((nfail + 1)); echo "FAIL - $1${2:+: $2}"; }
 
 # gen ARGS... < input: leaves $T/out, $T/err and $rc.
 gen() {
@@ -180,5 +165,4 @@ echo "$HOSTED" | jq -c '.max_tokens = 2' | "$BIN" -m "$MODEL" -t 1 >/dev/full 2>
 rc=$?
 if [ $rc -ge 3 ] && [ -s "$T/err" ]; then ok "/dev/full: error and non-zero exit"; else bad "/dev/full" "exit $rc"; fi
 
-echo "$npass passed, $nfail failed"
-[ $nfail -eq 0 ]
+finish

@@ -17,33 +17,15 @@
 # Environment: L32_BIN (built programs), L32_TOOLS (built tools: l32-poison),
 # L32_SHARED (reference data).  Needs jq(1).  Prints one line per check, then "N passed, N failed".
 
-: "${L32_BIN:=bin}"
-: "${L32_SHARED:=../shared}"
-: "${L32_TOOLS:=tools}"
-MODEL=$L32_SHARED/golden/tiny/llama32-tiny-s0-F32.gguf
-TOKFILE=$L32_SHARED/llama3/tokenizer.model
+. "$(dirname "$0")/../lib/e2e.sh"
 
-if [ ! -f "$MODEL" ] || [ ! -f "$TOKFILE" ]; then
-	echo "hostile.sh: reference data $MODEL or $TOKFILE is missing (set L32_SHARED)" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-if ! command -v jq >/dev/null 2>&1; then
-	echo "hostile.sh: needs jq" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
+need hostile.sh "$MODEL" "$TOKFILE"
+need_cmd hostile.sh jq
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/l32-hostile.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
+scratch hostile
 unset L32_MODEL L32_DATE L32_CTX L32_THREADS L32_TOKENIZER
 export LC_ALL=C SOURCE_DATE_EPOCH=1700000000
 
-npass=0
-nfail=0
-ok() { npass=$((npass + 1)); echo "ok - $1"; }
-bad() { nfail=$((nfail + 1)); echo "FAIL - $1${2:+: $2}"; }
 
 # run PROG ARGS... < input: runs l32-PROG on the tiny model (the tokenizer
 # file for tokenize); leaves $T/out, $T/err and $rc.
@@ -355,5 +337,4 @@ for p in embed generate rewrite summarize; do
 	fi
 done
 
-echo "$npass passed, $nfail failed"
-[ $nfail -eq 0 ]
+finish

@@ -3,17 +3,11 @@
 # and bash, zsh and fish completions in their conventional places.
 #
 # Environment: L32_BIN (built programs; its parent is the build directory).
-: "${L32_BIN:=bin}"
+. "$(dirname "$0")/../lib/e2e.sh"
 top=$(cd "$(dirname "$0")/../.." && pwd)
 build=$(cd "$L32_BIN/.." && pwd)
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/l32-install.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
-npass=0
-nfail=0
-ok() { npass=$((npass + 1)); echo "ok - $1"; }
-bad() { nfail=$((nfail + 1)); echo "FAIL - $1${2:+: $2}"; }
+scratch install
 
 if make -s -C "$top" install B="$build" DESTDIR="$T" PREFIX=/usr >"$T/log" 2>&1; then
 	ok "make install DESTDIR=... PREFIX=/usr"
@@ -43,5 +37,4 @@ else
 	bad "l32.7 installed and renders"
 fi
 
-echo "$npass passed, $nfail failed"
-[ $nfail -eq 0 ]
+finish

@@ -9,14 +9,10 @@
 # Environment: L32_BIN (built programs).  Needs mandoc(1).
 # Prints one line per check, then "N passed, N failed".
 
-: "${L32_BIN:=bin}"
+. "$(dirname "$0")/../lib/e2e.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd) || exit 1
 cd "$ROOT" || exit 1
 
-npass=0
-nfail=0
-ok() { npass=$((npass + 1)); echo "ok - $1"; }
-bad() { nfail=$((nfail + 1)); echo "FAIL - $1${2:+: $2}"; }
 
 if ! command -v mandoc >/dev/null 2>&1; then
 	echo "manpages.sh: mandoc is not installed" >&2
@@ -24,9 +20,7 @@ if ! command -v mandoc >/dev/null 2>&1; then
 	exit 1
 fi
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/l32-manpages.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
+scratch manpages
 export LC_ALL=C
 BS=$(printf '\b')
 
@@ -202,5 +196,4 @@ for src in bin/l32-*.c; do
 	fi
 done
 
-echo "$npass passed, $nfail failed"
-[ $nfail -eq 0 ]
+finish

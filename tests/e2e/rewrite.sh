@@ -7,32 +7,17 @@
 # Environment: L32_BIN (built programs), L32_SHARED (reference data).
 # Needs jq(1).  Prints one line per check, then "N passed, N failed".
 
-: "${L32_BIN:=bin}"
-: "${L32_SHARED:=../shared}"
+. "$(dirname "$0")/../lib/e2e.sh"
 BIN=$L32_BIN/l32-rewrite
-MODEL=$L32_SHARED/golden/tiny/llama32-tiny-s0-F32.gguf
 
-if [ ! -f "$MODEL" ]; then
-	echo "rewrite.sh: reference data $MODEL is missing (set L32_SHARED)" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-if [ ! -x "$BIN" ] || ! command -v jq >/dev/null 2>&1; then
-	echo "rewrite.sh: needs $BIN built and jq installed" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
+need rewrite.sh "$MODEL"
+need rewrite.sh "$BIN"
+need_cmd rewrite.sh jq
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/l32-rewrite.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
+scratch rewrite
 unset L32_MODEL L32_DATE L32_CTX L32_THREADS
 export LC_ALL=C
 
-npass=0
-nfail=0
-ok() { npass=$((npass + 1)); echo "ok - $1"; }
-bad() { nfail=$((nfail + 1)); echo "FAIL - $1${2:+: $2}"; }
 
 # rw ARGS... < input: leaves $T/out, $T/err and $rc.
 rw() {
@@ -158,5 +143,4 @@ if [ $rc -eq 3 ] && grep -q "nonexistent.gguf" "$T/err"; then ok "missing model:
 "$BIN" -m "$MODEL" --task poetry </dev/null >/dev/null 2>&1
 [ $? -eq 2 ] && ok "bad --task: exit 2" || bad "bad --task: exit 2"
 
-echo "$npass passed, $nfail failed"
-[ $nfail -eq 0 ]
+finish

@@ -4,30 +4,18 @@
 # keeps the order; the result must be byte for byte what one process writes.
 #
 # Environment: L32_BIN (built programs), L32_SHARED (reference data).
-: "${L32_BIN:=bin}"
-: "${L32_SHARED:=../shared}"
-MODEL=$L32_SHARED/golden/tiny/llama32-tiny-s0-F32.gguf
+. "$(dirname "$0")/../lib/e2e.sh"
 
-if [ ! -f "$MODEL" ]; then
-	echo "scaleout.sh: reference data $MODEL is missing (set L32_SHARED)" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
+need scaleout.sh "$MODEL"
 if ! command -v parallel >/dev/null 2>&1; then
 	echo "scaleout.sh: GNU parallel is needed (Debian package parallel)" >&2
 	echo "0 passed, 1 failed"
 	exit 1
 fi
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/l32-scaleout.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
+scratch scaleout
 unset L32_MODEL L32_DATE L32_CTX L32_THREADS
 export LC_ALL=C SOURCE_DATE_EPOCH=1700000000
-npass=0
-nfail=0
-ok() { npass=$((npass + 1)); echo "ok - $1"; }
-bad() { nfail=$((nfail + 1)); echo "FAIL - $1${2:+: $2}"; }
 
 # Twelve requests with seeds, sampling on, one of them streamed, some Batch lines.
 i=1
@@ -68,5 +56,4 @@ else
 	bad "l32-tokenize: parallel --pipe gives the same bytes" "$(cat "$T/err")"
 fi
 
-echo "$npass passed, $nfail failed"
-[ $nfail -eq 0 ]
+finish

@@ -14,37 +14,14 @@
 # Environment: L32_BIN (built programs), L32_SHARED (reference data).
 # Needs jq(1).  Prints one line per check, then "N passed, N failed".
 
-: "${L32_BIN:=bin}"
-: "${L32_SHARED:=../shared}"
-MODEL=$L32_SHARED/golden/tiny/llama32-tiny-s0-F32.gguf
-TOKFILE=$L32_SHARED/llama3/tokenizer.model
+. "$(dirname "$0")/../lib/e2e.sh"
 
-if [ ! -f "$MODEL" ] || [ ! -f "$TOKFILE" ]; then
-	echo "signals.sh: reference data $MODEL or $TOKFILE is missing (set L32_SHARED)" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-if ! command -v jq >/dev/null 2>&1; then
-	echo "signals.sh: needs jq" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
+need signals.sh "$MODEL" "$TOKFILE"
+need_cmd signals.sh jq
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/l32-signals.XXXXXX") || exit 1
-pids=""
-cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+scratch signals
 unset L32_MODEL L32_DATE L32_CTX L32_THREADS L32_TOKENIZER
 export LC_ALL=C SOURCE_DATE_EPOCH=1700000000
-
-npass=0
-nfail=0
-ok() { npass=$((npass + 1)); echo "ok - $1"; }
-bad() { nfail=$((nfail + 1)); echo "FAIL - $1${2:+: $2}"; }
 
 # args PROG: the program's options; line PROG: a request it answers.
 args() {
@@ -259,5 +236,4 @@ for second in no yes; do
 done
 pids=""
 
-echo "$npass passed, $nfail failed"
-[ $nfail -eq 0 ]
+finish

@@ -9,32 +9,17 @@
 # Needs jq(1), awk(1) and gzip(1).  Prints one line per check, then
 # "N passed, N failed".
 
-: "${L32_BIN:=bin}"
-: "${L32_SHARED:=../shared}"
+. "$(dirname "$0")/../lib/e2e.sh"
 BIN=$L32_BIN/l32-summarize
-MODEL=$L32_SHARED/golden/tiny/llama32-tiny-s0-F32.gguf
 
-if [ ! -f "$MODEL" ]; then
-	echo "summarize.sh: reference data $MODEL is missing (set L32_SHARED)" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-if [ ! -x "$BIN" ] || ! command -v jq >/dev/null 2>&1; then
-	echo "summarize.sh: needs $BIN built and jq installed" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
+need summarize.sh "$MODEL"
+need summarize.sh "$BIN"
+need_cmd summarize.sh jq
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/l32-summarize.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
+scratch summarize
 unset L32_MODEL L32_DATE L32_CTX L32_THREADS
 export LC_ALL=C
 
-npass=0
-nfail=0
-ok() { npass=$((npass + 1)); echo "ok - $1"; }
-bad() { nfail=$((nfail + 1)); echo "FAIL - $1${2:+: $2}"; }
 
 # sm ARGS... < input: leaves $T/out, $T/err and $rc.
 sm() {
@@ -152,5 +137,4 @@ check "a context too small for parts: context_length_exceeded" '.[0].error.code 
 "$BIN" -m "$MODEL" -f -T </dev/null >/dev/null 2>&1
 [ $? -eq 2 ] && ok "--file with --text: exit 2" || bad "--file with --text: exit 2"
 
-echo "$npass passed, $nfail failed"
-[ $nfail -eq 0 ]
+finish

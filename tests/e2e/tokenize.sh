@@ -7,8 +7,7 @@
 # the reference data.  Needs jq(1) to read the reference files and compare
 # JSON.  Prints one line per check, then "N passed, N failed".
 
-: "${L32_BIN:=bin}"
-: "${L32_SHARED:=../shared}"
+. "$(dirname "$0")/../lib/e2e.sh"
 BIN=$L32_BIN/l32-tokenize
 REF=$L32_SHARED/llama3
 TOKM=$REF/tokenizer.model
@@ -27,15 +26,9 @@ if [ ! -x "$BIN" ]; then
 	echo "0 passed, 1 failed"
 	exit 1
 fi
-if ! command -v jq >/dev/null 2>&1; then
-	echo "tokenize.sh: jq is needed to read the reference data" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
+need_cmd tokenize.sh jq
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/l32-tokenize.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
+scratch tokenize
 unset L32_MODEL L32_TOKENIZER L32_DATE
 export LC_ALL=C
 
@@ -454,5 +447,4 @@ else
 	bad "signal: SIGTERM exits 4 after the answers" "rc $rc, out: $(cat "$T/out")"
 fi
 
-echo "$npass passed, $nfail failed"
-[ "$nfail" -eq 0 ]
+finish
