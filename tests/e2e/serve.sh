@@ -12,46 +12,17 @@
 # "N passed, N failed".  Every server runs under timeout(1) and is killed
 # on exit; every client has a time limit.
 
-: "${L32_BIN:=bin}"
-: "${L32_SHARED:=../shared}"
+. "$(dirname "$0")/../lib/e2e.sh"
 BIN=$L32_BIN/l32-serve
-MODEL=$L32_SHARED/golden/tiny/llama32-tiny-s0-F32.gguf
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 CLIENT=$HERE/serve/client.py
 
-if [ ! -f "$MODEL" ]; then
-	echo "serve.sh: reference data $MODEL is missing (set L32_SHARED)" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-for t in curl jq python3 timeout; do
-	if ! command -v $t >/dev/null 2>&1; then
-		echo "serve.sh: needs $t" >&2
-		echo "0 passed, 1 failed"
-		exit 1
-	fi
-done
-if [ ! -x "$BIN" ]; then
-	echo "serve.sh: $BIN is not built" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/l32-serve.XXXXXX") || exit 1
-pids=""
-cleanup() {
-	for p in $pids; do kill "$p" 2>/dev/null; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+need serve.sh "$MODEL" "$BIN"
+need_cmd serve.sh curl jq python3 timeout
+scratch serve
 unset L32_MODEL L32_DATE L32_CTX L32_THREADS
 export LC_ALL=C SOURCE_DATE_EPOCH=1700000000
 
-npass=0
-nfail=0
-ok() { npass=$((npass + 1)); echo "ok - $1"; }
-bad() { nfail=$((nfail + 1)); echo "FAIL - $1${2:+: $2}"; }
 
 # serve NAME ARGS...: starts a server (at most 300 s) on a free port; sets
 # $pid, $port and $url once it has loaded the model (at most 30 s).
@@ -287,5 +258,4 @@ wait $lpid
 rc=$?
 [ $rc -eq 0 ] && ok "SIGTERM while the model loads: exit 0" || bad "SIGTERM while the model loads: exit 0" "exit $rc"
 
-echo "$npass passed, $nfail failed"
-[ $nfail -eq 0 ]
+finish

@@ -9,30 +9,16 @@
 # Environment: L32_BIN, L32_SHARED.  Needs curl, jq and python3.  Prints
 # one line per check, then "N passed, N failed".
 
-: "${L32_BIN:=bin}"
-: "${L32_SHARED:=../shared}"
+. "$(dirname "$0")/../lib/e2e.sh"
 BIN=$L32_BIN/l32-serve
-MODEL=$L32_SHARED/golden/tiny/llama32-tiny-s0-F32.gguf
 CLIENT=$(cd "$(dirname "$0")/.." && pwd)/serve/client.py
 
-if [ ! -f "$MODEL" ] || [ ! -x "$BIN" ] || ! command -v jq >/dev/null 2>&1 ||
-    ! command -v python3 >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then
-	echo "serve_http.sh: needs $MODEL, $BIN, curl, jq and python3" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/l32-serve-http.XXXXXX") || exit 1
-pids=""
-trap 'for p in $pids; do kill $p 2>/dev/null; done; rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
+need serve_http.sh "$MODEL" "$BIN"
+need_cmd serve_http.sh curl jq python3
+scratch serve-http
 unset L32_MODEL L32_DATE L32_CTX L32_THREADS
 export LC_ALL=C
 
-npass=0
-nfail=0
-ok() { npass=$((npass + 1)); echo "ok - $1"; }
-bad() { nfail=$((nfail + 1)); echo "FAIL - $1${2:+: $2}"; }
 
 timeout -k 10 300 "$BIN" -m "$MODEL" -t 1 --port 0 --batch 1 --queue 0 --timeout 2 \
 	--max-body 65536 --max-header 16384 2>"$T/log" &
@@ -127,5 +113,4 @@ wait $pid
 rc=$?
 pids=""
 [ $rc -eq 0 ] && ok "SIGTERM: exit 0" || bad "SIGTERM: exit 0" "exit $rc"
-echo "$npass passed, $nfail failed"
-[ $nfail -eq 0 ]
+finish

@@ -7,37 +7,24 @@
 # Environment: L32_BIN, L32_SHARED.  Needs jq and python3.  Prints one
 # line per check, then "N passed, N failed".
 
-: "${L32_BIN:=bin}"
-: "${L32_SHARED:=../shared}"
+. "$(dirname "$0")/../lib/e2e.sh"
 BIN=$L32_BIN/l32-serve
-MODEL=$L32_SHARED/golden/tiny/llama32-tiny-s0-F32.gguf
 CLIENT=$(cd "$(dirname "$0")/.." && pwd)/serve/client.py
 N=32
 
-if [ ! -f "$MODEL" ] || [ ! -x "$BIN" ] || ! command -v jq >/dev/null 2>&1 ||
-    ! command -v python3 >/dev/null 2>&1; then
-	echo "serve_load.sh: needs $MODEL, $BIN, jq and python3" >&2
-	echo "0 passed, 1 failed"
-	exit 1
-fi
-
-T=$(mktemp -d "${TMPDIR:-/tmp}/l32-serve-load.XXXXXX") || exit 1
-pid=""
-trap '[ -n "$pid" ] && kill $pid 2>/dev/null; rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM
+need serve_load.sh "$MODEL" "$BIN"
+need_cmd serve_load.sh jq python3
+scratch serve-load
 unset L32_MODEL L32_DATE L32_CTX L32_THREADS
 export LC_ALL=C
 
-npass=0
-nfail=0
-ok() { npass=$((npass + 1)); echo "ok - $1"; }
-bad() { nfail=$((nfail + 1)); echo "FAIL - $1${2:+: $2}"; }
 
 REQ='{"messages": [{"role": "system", "content": "Act like you are a helpful assistant."}, {"role": "user", "content": "Tell me about the sea."}], "max_tokens": 24}'
 echo "$REQ" >"$T/req.json"
 
 timeout -k 10 900 "$BIN" -m "$MODEL" -t 1 -c 256 --port 0 --batch 8 2>"$T/log" &
 pid=$!
+pids=$pid
 i=0
 while [ $i -lt 300 ] && ! grep -q loaded "$T/log"; do
 	kill -0 $pid 2>/dev/null || break
@@ -86,6 +73,6 @@ kill -TERM $pid
 wait $pid
 rc=$?
 pid=""
+pids=""
 [ $rc -eq 0 ] && ok "SIGTERM: exit 0" || bad "SIGTERM: exit 0" "exit $rc"
-echo "$npass passed, $nfail failed"
-[ $nfail -eq 0 ]
+finish
