@@ -899,7 +899,9 @@ files_suite(void)
 	TCase *tc = tcase_create("forge");
 
 	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
-	tcase_set_timeout(tc, 300);
+	/* the golden cases run on every kernel path, emulated ones (SIMDe,
+	 * several times slower) included, and under the sanitizers */
+	tcase_set_timeout(tc, 900);
 	tcase_add_test(tc, test_forge_identical);
 	tcase_add_loop_test(tc, test_forged_golden, 0,
 	    (int)(sizeof(variants) / sizeof(variants[0])));
@@ -907,7 +909,9 @@ files_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("golden-q4_k_m");
-	tcase_set_timeout(tc, 300);
+	/* the golden cases run on every kernel path, emulated ones (SIMDe,
+	 * several times slower) included, and under the sanitizers */
+	tcase_set_timeout(tc, 900);
 	tcase_add_loop_test(tc, test_golden_q4_k_m, 0, 2);
 	suite_add_tcase(s, tc);
 	return s;

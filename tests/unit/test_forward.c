@@ -1529,13 +1529,17 @@ forward_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("golden-memory");
-	tcase_set_timeout(tc, 300);
+	/* the golden cases run on every kernel path, emulated ones (SIMDe,
+	 * several times slower) included, and under the sanitizers */
+	tcase_set_timeout(tc, 900);
 	tcase_add_loop_test(tc, test_golden_memory, 0, N_MEM_VARIANTS * n_gpaths);
 	tcase_add_test(tc, test_golden_kv_f16);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("golden-files");
-	tcase_set_timeout(tc, 300);
+	/* the golden cases run on every kernel path, emulated ones (SIMDe,
+	 * several times slower) included, and under the sanitizers */
+	tcase_set_timeout(tc, 900);
 	tcase_add_loop_test(tc, test_golden_files, 0, N_FILE_VARIANTS * n_gpaths);
 	tcase_add_test(tc, test_kquant_file_types);
 	suite_add_tcase(s, tc);
