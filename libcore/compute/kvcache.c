@@ -111,6 +111,30 @@ l32_kv_widen(const struct l32_kv *kv, const void *block, int32_t n, float *out)
 		memcpy(out, block, count * sizeof(float));
 }
 
+size_t
+l32_kv_pos_bytes(const struct l32_kv *kv)
+{
+	return (size_t)kv->n_layers * 2 * (size_t)kv->kv_dim *
+	    (kv->f16 ? sizeof(uint16_t) : sizeof(float));
+}
+
+void
+l32_kv_xfer(struct l32_kv *kv, int32_t seq, int32_t from, int32_t n, void *buf, int out)
+{
+	size_t row = (size_t)kv->kv_dim * (kv->f16 ? sizeof(uint16_t) : sizeof(float));
+	char *p = buf;
+
+	for (int32_t l = 0; l < kv->n_layers; l++)
+		for (int w = 0; w < 2; w++, p += (size_t)n * row) {
+			char *b = (char *)l32_kv_block(kv, l, seq, w) + (size_t)from * row;
+
+			if (out)
+				memcpy(p, b, (size_t)n * row);
+			else
+				memcpy(b, p, (size_t)n * row);
+		}
+}
+
 uint64_t
 l32_mem_available(void)
 {
