@@ -118,7 +118,9 @@ l32_prefix_load(struct l32_prefix *pc, struct l32_ctx *c, int32_t seq,
     const int32_t *prompt, size_t n, struct l32_err *err)
 {
 	size_t nb = n > 0 ? (n - 1) / B : 0;   /* the last token is always computed */
-	size_t per = (size_t)l32_ctx_align(c) / B, m;
+	size_t align = (size_t)l32_ctx_align(c), m;
+	/* blocks per aligned step; none when n_batch is not whole blocks */
+	size_t per = align % B == 0 ? align / B : 0;
 	uint64_t parent = 0, key = 0;
 	struct block **chain;
 
@@ -133,7 +135,7 @@ l32_prefix_load(struct l32_prefix *pc, struct l32_ctx *c, int32_t seq,
 			break;
 		parent = chain[m]->id;
 	}
-	m -= m % per;   /* an aligned prefix only */
+	m = per > 0 ? m - m % per : 0;   /* an aligned prefix only */
 	for (size_t i = 0; i < m; i++) {
 		if (l32_ctx_seq_load(c, seq, B, chain[i]->kv, err) == -1) {
 			free(chain);
