@@ -328,7 +328,7 @@ l32_ctx_pos_bytes(const struct l32_ctx *c)
 void
 l32_ctx_seq_save(const struct l32_ctx *c, int32_t seq, int32_t from, int32_t n, void *dst)
 {
-	l32_kv_xfer((struct l32_kv *)&c->kv, seq, from, n, dst, 1);
+	l32_kv_xfer(&c->kv, seq, from, n, dst, NULL);
 }
 
 int
@@ -344,7 +344,7 @@ l32_ctx_seq_load(struct l32_ctx *c, int32_t seq, int32_t n, const void *src,
 	if (n < 0 || n > c->p.n_ctx - at)
 		return l32_err_set(err, L32_ERR_CONTEXT, "seq %d: %d more positions do not "
 		    "fit the context window of %d", seq, n, c->p.n_ctx);
-	l32_kv_xfer(&c->kv, seq, at, n, (void *)(uintptr_t)src, 0);
+	l32_kv_xfer(&c->kv, seq, at, n, NULL, src);
 	c->kv.len[seq] = at + n;
 	return 0;
 }

@@ -119,19 +119,20 @@ l32_kv_pos_bytes(const struct l32_kv *kv)
 }
 
 void
-l32_kv_xfer(struct l32_kv *kv, int32_t seq, int32_t from, int32_t n, void *buf, int out)
+l32_kv_xfer(const struct l32_kv *kv, int32_t seq, int32_t from, int32_t n, void *out,
+    const void *in)
 {
 	size_t row = (size_t)kv->kv_dim * (kv->f16 ? sizeof(uint16_t) : sizeof(float));
-	char *p = buf;
+	size_t at = 0, len = (size_t)n * row;
 
 	for (int32_t l = 0; l < kv->n_layers; l++)
-		for (int w = 0; w < 2; w++, p += (size_t)n * row) {
+		for (int w = 0; w < 2; w++, at += len) {
 			char *b = (char *)l32_kv_block(kv, l, seq, w) + (size_t)from * row;
 
-			if (out)
-				memcpy(p, b, (size_t)n * row);
+			if (out != NULL)
+				memcpy((char *)out + at, b, len);
 			else
-				memcpy(b, p, (size_t)n * row);
+				memcpy(b, (const char *)in + at, len);
 		}
 }
 

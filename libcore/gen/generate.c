@@ -9,6 +9,12 @@
  * each choice's prompt is evaluated on its own, so a choice's logits do not
  * depend on what else runs beside it.
  *
+ * Prefix reuse: a prompt first takes what the engine's prefix cache holds
+ * of it (gen/prefix.c), then computes the rest in the batches the whole
+ * prompt would have had; the other choices of the request copy the first
+ * one's K/V and logits.  Either way the bits are those of the prompt
+ * computed alone (l32_ctx_align).
+ *
  * Constrained decoding: with a grammar, each choice keeps its own
  * automaton state; before each draw the logits of the tokens the state
  * does not allow are set to -infinity (the sampler and the logprobs then
