@@ -413,14 +413,18 @@ static void
 progress(struct l32_filter *f, int final)
 {
 	double t = now(), el = t - f->t_start;
+	char cached[64];
 
 	if (!f->progress || (!final && t - f->t_last_progress < 0.5))
 		return;
 	f->t_last_progress = t;
-	fprintf(stderr, "\r%s: %ld requests, %ld errors, %ld tokens, %.1f tok/s, "
-	    "%ld prompt tokens cached%s",
+	/* the prefix cache's share, once it has one (programs that do not
+	 * generate never count any) */
+	snprintf(cached, sizeof(cached), ", %ld prompt tokens cached", f->n_cached);
+	fprintf(stderr, "\r%s: %ld requests, %ld errors, %ld tokens, %.1f tok/s%s%s",
 	    getprogname(), f->n_ok + f->n_err, f->n_err, f->n_tokens,
-	    el > 0 ? f->n_tokens / el : 0.0, f->n_cached, final || isatty(STDERR_FILENO) == 0 ? "\n" : "");
+	    el > 0 ? f->n_tokens / el : 0.0, f->n_cached > 0 ? cached : "",
+	    final || isatty(STDERR_FILENO) == 0 ? "\n" : "");
 }
 
 /* ------------------------------------------------------------ request loop */
