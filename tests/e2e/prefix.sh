@@ -120,6 +120,11 @@ for model in "$TINY" "$L32_SHARED/golden/tiny/llama32-tiny-s0-Q4_K_M.gguf" \
 	same "$m: cache off, --batch 8 = off" off off8
 	same "$m: small cache (eviction) = off" off small
 	same "$m: small cache, --batch 8 = off" off small8
+	if [ $align = 64 ]; then
+		run off16 -m "$model" --cache-mem 0 --kv-f16
+		run on16 -m "$model" --kv-f16 -b 8
+		same "$m: --kv-f16: cache on, --batch 8 = off" off16 on16
+	fi
 	case $(cached off) in
 	*[1-9]*) bad "$m: --cache-mem 0 caches nothing" "$(cached off)" ;;
 	*) ok "$m: --cache-mem 0 caches nothing" ;;
