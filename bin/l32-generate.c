@@ -27,7 +27,8 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: %s [-hrTV] [-b batch] [-c ctx] [-m model] [-s system] [-t threads]\n"
-	    "       [--chat-format hf|meta] [--check-weights] [--date date] [--grammar file] [--kv-f16]\n"
+	    "       [--cache-mem bytes] [--chat-format hf|meta] [--check-weights]\n"
+	    "       [--date date] [--grammar file] [--kv-f16]\n"
 	    "       [--max-line bytes] [--max-tokens n] [--progress] [--seed n] [--sse]\n"
 	    "       [--temperature t] [file ...]\n",
 	    getprogname());

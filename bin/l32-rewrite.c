@@ -49,7 +49,8 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: %s [-hrTV] [-b batch] [-c ctx] [-m model] [-t threads]\n"
-	    "       [--chat-format hf|meta] [--check-weights] [--date date] [--instructions text]\n"
+	    "       [--cache-mem bytes] [--chat-format hf|meta] [--check-weights]\n"
+	    "       [--date date] [--instructions text]\n"
 	    "       [--kv-f16] [--language language] [--max-line bytes] [--max-tokens n]\n"
 	    "       [--progress] [--seed n] [--show-prompt] [--task task] [--temperature t] [file ...]\n",
 	    getprogname());

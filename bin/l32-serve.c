@@ -33,7 +33,8 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: %s [-hV] [-b batch] [-c ctx] [-m model] [-t threads] [--api-key-file file]\n"
-	    "       [--chat-format hf|meta] [--check-weights] [--date date] [--grace seconds] [--host addr]\n"
+	    "       [--cache-mem bytes] [--chat-format hf|meta] [--check-weights]\n"
+	    "       [--date date] [--grace seconds] [--host addr]\n"
 	    "       [--kv-f16] [--max-body bytes] [--max-conns n] [--max-header bytes]\n"
 	    "       [--max-tokens n] [--no-embeddings] [--port n] [--queue n] [--seed n]\n"
 	    "       [--temperature t] [--timeout seconds]\n",

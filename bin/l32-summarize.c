@@ -29,7 +29,8 @@ static void __attribute__((noreturn))
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: %s [-fhrTV] [-b batch] [-c ctx] [-m model] [-t threads] [--chat-format hf|meta]\n"
+	    "usage: %s [-fhrTV] [-b batch] [-c ctx] [-m model] [-t threads]\n"
+	    "       [--cache-mem bytes] [--chat-format hf|meta]\n"
 	    "       [--check-weights] [--date date] [--focus text] [--format paragraph|bullets|tldr]\n"
 	    "       [--kv-f16] [--language language] [--max-line bytes] [--max-tokens n]\n"
 	    "       [--max-words n] [--progress] [--seed n] [--temperature t] [file ...]\n",

@@ -7,6 +7,7 @@ complete -c l32-generate -l date -x -a today -d 'The date in the chat system hea
 complete -c l32-generate -l grammar -r -F -d 'GBNF grammar for every request'
 complete -c l32-generate -s h -l help -d 'Print the usage'
 complete -c l32-generate -l check-weights -d 'Look for NaN and infinity in every weight first'
+complete -c l32-generate -l cache-mem -x -d 'Bytes kept of prompt prefixes (0: off)'
 complete -c l32-generate -l kv-f16 -d 'Keep the KV cache in f16'
 complete -c l32-generate -l max-line -x -d 'Longest input line, in bytes'
 complete -c l32-generate -l max-tokens -x -d 'Default max_tokens of a request'

@@ -7,6 +7,7 @@ complete -c l32-rewrite -l date -x -a today -d 'The date in the chat system head
 complete -c l32-rewrite -s h -l help -d 'Print the usage'
 complete -c l32-rewrite -l instructions -x -d 'Default instructions of a request'
 complete -c l32-rewrite -l check-weights -d 'Look for NaN and infinity in every weight first'
+complete -c l32-rewrite -l cache-mem -x -d 'Bytes kept of prompt prefixes (0: off)'
 complete -c l32-rewrite -l kv-f16 -d 'Keep the KV cache in f16'
 complete -c l32-rewrite -l language -x -d 'Default language of a request'
 complete -c l32-rewrite -l max-line -x -d 'Longest input line, in bytes'

@@ -15,26 +15,26 @@ _l32_options()
 		echo "--truncate -V --version"
 		;;
 	l32-generate)
-		echo "-b= --batch= -c= --ctx= --chat-format= --date= --grammar= -h --help --check-weights --kv-f16"
+		echo "-b= --batch= -c= --ctx= --chat-format= --date= --grammar= -h --help --check-weights --cache-mem= --kv-f16"
 		echo "--max-line= --max-tokens= -m= --model= --progress -r --raw"
 		echo "--seed= --sse -s= --system= --temperature= -T --text"
 		echo "-t= --threads= -V --version"
 		;;
 	l32-rewrite)
 		echo "-b= --batch= -c= --ctx= --chat-format= --date= -h --help"
-		echo "--instructions= --check-weights --kv-f16 --language= --max-line= --max-tokens="
+		echo "--instructions= --check-weights --cache-mem= --kv-f16 --language= --max-line= --max-tokens="
 		echo "-m= --model= --progress -r --raw --seed= --show-prompt --task="
 		echo "--temperature= -T --text -t= --threads= -V --version"
 		;;
 	l32-serve)
 		echo "--api-key-file= -b= --batch= -c= --ctx= --chat-format= --check-weights --date="
-		echo "--grace= -h --help --host= --kv-f16 --max-body= --max-conns="
+		echo "--grace= -h --help --host= --cache-mem= --kv-f16 --max-body= --max-conns="
 		echo "--max-header= --max-tokens= -m= --model= --no-embeddings --port="
 		echo "--queue= --seed= --temperature= -t= --threads= --timeout= -V --version"
 		;;
 	l32-summarize)
 		echo "-b= --batch= -c= --ctx= --chat-format= --date= -f --file --focus= --format="
-		echo "-h --help --check-weights --kv-f16 --language= --max-line= --max-tokens="
+		echo "-h --help --check-weights --cache-mem= --kv-f16 --language= --max-line= --max-tokens="
 		echo "--max-words= -m= --model= --progress -r --raw --seed="
 		echo "--temperature= -T --text -t= --threads= -V --version"
 		;;

@@ -136,9 +136,14 @@ prompt_attn_head(struct prompt_attn_job *j, int32_t h, float *scores)
 	int64_t ldq = c->q_dim, ldkv = c->kv_dim, lds = c->p.n_ctx;
 	float scale = 1.0f / sqrtf((float)hd);
 
-	for (int32_t j0 = 0; j0 < j->nq; j0 += ATT_QCHUNK) {
-		int32_t qc = j->nq - j0 < ATT_QCHUNK ? j->nq - j0 : ATT_QCHUNK;
-		int32_t L = j->pos[j0 + qc - 1] + 1;   /* keys this chunk sees */
+	for (int32_t j0 = 0, qc; j0 < j->nq; j0 += qc) {
+		/* chunks end at multiples of ATT_QCHUNK in absolute positions,
+		 * whatever the batch: see l32_attention */
+		int32_t room = ATT_QCHUNK - j->pos[j0] % ATT_QCHUNK;
+		int32_t L;
+
+		qc = j->nq - j0 < room ? j->nq - j0 : room;
+		L = j->pos[j0 + qc - 1] + 1;   /* keys this chunk sees */
 
 		/* S := scale * Q_h · K_gᵀ; K_g (L, hd) stored with row stride kv_dim */
 		l32_sgemm_1(1, qc, L, hd, scale, j->q + (size_t)j0 * ldq + (size_t)h * hd,
@@ -180,7 +185,7 @@ attend_prompt(struct l32_ctx *c, const float *K, const float *V, const float *q,
 	    2 * (int64_t)c->n_heads * nq * (pos[nq - 1] + 1) * c->head_dim);
 }
 
-/* Attention of a run of at least ATT_GEMM_MIN batch tokens of one
+/* Attention of a run of whole query chunks (see l32_attention) of one
  * sequence, on BLIS; their K/V are already in the cache. */
 static void
 attend_group(struct l32_ctx *c, int32_t layer, const struct group *g)
@@ -210,22 +215,60 @@ attend_group(struct l32_ctx *c, int32_t layer, const struct group *g)
 		    (size_t)c->q_dim * sizeof(float));
 }
 
+/* Positions [a, b) of a sequence's run of slots that make one query
+ * chunk: up to the next multiple of ATT_QCHUNK. */
+static int32_t
+chunk_end(const struct l32_ctx *c, const struct group *gr, int32_t a)
+{
+	const struct slot *sl = c->slots + gr->first;
+	int32_t b = a + 1;
+
+	while (b < gr->n && sl[b].pos % ATT_QCHUNK != 0)
+		b++;
+	return b;
+}
+
+/*
+ * Which path a query takes, and with which others, depends only on the
+ * absolute positions of the sequence's queries in this batch: a chunk
+ * (queries between two multiples of ATT_QCHUNK) of at least ATT_GEMM_MIN
+ * queries goes to BLIS as one product, a smaller one query by query.  So
+ * a prompt whose first positions came from elsewhere (a prefix cache, a
+ * sibling choice, at a multiple of ATT_QCHUNK) is computed with the very
+ * products, shapes and all, of the same prompt computed whole, and gives
+ * the same bits (BLIS may round differently by matrix shape).
+ */
 void
 l32_attention(struct l32_ctx *c, int32_t layer, int32_t n_groups)
 {
 	int32_t n1;
 
-	/* att (n, q_dim): a sequence's run of queries on BLIS, single
-	 * queries (decode) over the threads */
 	n1 = 0;
 	for (int32_t g = 0; g < n_groups; g++) {
 		const struct group *gr = &c->groups[g];
+		int32_t a = 0, b, run = -1;
 
-		if (gr->n >= ATT_GEMM_MIN)
-			attend_group(c, layer, gr);
-		else
-			for (int32_t j = 0; j < gr->n; j++)
+		for (; a < gr->n; a = b) {
+			b = chunk_end(c, gr, a);
+			if (b - a >= ATT_GEMM_MIN) {
+				if (run < 0)
+					run = a;
+				continue;
+			}
+			if (run >= 0) {
+				struct group sub = { gr->seq, gr->first + run, a - run };
+
+				attend_group(c, layer, &sub);
+				run = -1;
+			}
+			for (int32_t j = a; j < b; j++)
 				c->decode_q[n1++] = gr->first + j;
+		}
+		if (run >= 0) {
+			struct group sub = { gr->seq, gr->first + run, gr->n - run };
+
+			attend_group(c, layer, &sub);
+		}
 	}
 	if (n1 > 0) {
 		struct decode_attn_job j = { c, layer, n1, 0 };

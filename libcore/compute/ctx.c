@@ -3,7 +3,9 @@
  * checked, the memory it will take checked before anything is mapped, the
  * run state laid out in one mapping, the K/V cache, threads.
  */
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -22,6 +24,7 @@ l32_ctx_params_init(struct l32_ctx_params *p)
 	p->n_batch = 512;
 	p->n_threads = 0;
 	p->kv_f16 = 0;
+	p->cache_mem = -1;
 }
 
 static size_t
@@ -320,4 +323,74 @@ long
 l32_ctx_split_jobs(const struct l32_ctx *c)
 {
 	return l32_pool_split_jobs(c->pool);
+}
+
+size_t
+l32_ctx_pos_bytes(const struct l32_ctx *c)
+{
+	return l32_kv_pos_bytes(&c->kv);
+}
+
+void
+l32_ctx_seq_save(const struct l32_ctx *c, int32_t seq, int32_t from, int32_t n, void *dst)
+{
+	l32_kv_xfer(&c->kv, seq, from, n, dst, NULL);
+}
+
+int
+l32_ctx_seq_load(struct l32_ctx *c, int32_t seq, int32_t n, const void *src,
+    struct l32_err *err)
+{
+	int32_t at;
+
+	if (seq < 0 || seq >= c->p.n_seq)
+		return l32_err_set(err, L32_ERR_INVALID, "seq %d is outside 0..%d", seq,
+		    c->p.n_seq - 1);
+	at = c->kv.len[seq];
+	if (n < 0 || n > c->p.n_ctx - at)
+		return l32_err_set(err, L32_ERR_CONTEXT, "seq %d: %d more positions do not "
+		    "fit the context window of %d", seq, n, c->p.n_ctx);
+	l32_kv_xfer(&c->kv, seq, at, n, NULL, src);
+	c->kv.len[seq] = at + n;
+	return 0;
+}
+
+void
+l32_ctx_seq_copy(struct l32_ctx *c, int32_t src, int32_t dst, int32_t n)
+{
+	size_t row = l32_kv_pos_bytes(&c->kv) / (size_t)(2 * c->kv.n_layers);
+
+	for (int32_t l = 0; l < c->kv.n_layers; l++)
+		for (int w = 0; w < 2; w++)
+			memcpy(l32_kv_block(&c->kv, l, dst, w), l32_kv_block(&c->kv, l, src, w),
+			    (size_t)n * row);
+	c->kv.len[dst] = n;
+}
+
+/* 1 when a token's product with w does not depend on the other tokens of
+ * the batch: the type's prompt kernel gives its rows kernel's bits (BLIS,
+ * which F32, F16 and BF16 weights take for a prompt, may round
+ * differently by the shape of the product). */
+static int
+invariant(const struct l32_tensor *w)
+{
+	const struct l32_kernels *k = l32_kernels_get(w->type);
+
+	return k != NULL && k->gemm != NULL;
+}
+
+int32_t
+l32_ctx_align(const struct l32_ctx *c)
+{
+	const struct l32_weights *w = &c->m->w;
+
+	for (int32_t l = 0; l < c->kv.n_layers; l++) {
+		const struct l32_layer *ly = &w->layers[l];
+
+		if (!invariant(&ly->wq) || !invariant(&ly->wk) || !invariant(&ly->wv) ||
+		    !invariant(&ly->wo) || !invariant(&ly->w1) || !invariant(&ly->w2) ||
+		    !invariant(&ly->w3))
+			return c->p.n_batch;
+	}
+	return L32_CTX_ALIGN;
 }

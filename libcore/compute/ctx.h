@@ -18,6 +18,8 @@
 #define ATT_GEMM_MIN 8
 /* Query rows of a sequence whose scores are held at once (GEMM path). */
 #define ATT_QCHUNK 64
+/* chunk boundaries are where a cache may be taken over (l32_attention) */
+_Static_assert(L32_CTX_ALIGN % ATT_QCHUNK == 0, "L32_CTX_ALIGN must be whole chunks");
 
 /* A token of the batch, for grouping by sequence. */
 struct slot {

@@ -111,6 +111,31 @@ l32_kv_widen(const struct l32_kv *kv, const void *block, int32_t n, float *out)
 		memcpy(out, block, count * sizeof(float));
 }
 
+size_t
+l32_kv_pos_bytes(const struct l32_kv *kv)
+{
+	return (size_t)kv->n_layers * 2 * (size_t)kv->kv_dim *
+	    (kv->f16 ? sizeof(uint16_t) : sizeof(float));
+}
+
+void
+l32_kv_xfer(const struct l32_kv *kv, int32_t seq, int32_t from, int32_t n, void *out,
+    const void *in)
+{
+	size_t row = (size_t)kv->kv_dim * (kv->f16 ? sizeof(uint16_t) : sizeof(float));
+	size_t at = 0, len = (size_t)n * row;
+
+	for (int32_t l = 0; l < kv->n_layers; l++)
+		for (int w = 0; w < 2; w++, at += len) {
+			char *b = (char *)l32_kv_block(kv, l, seq, w) + (size_t)from * row;
+
+			if (out != NULL)
+				memcpy((char *)out + at, b, len);
+			else
+				memcpy(b, (const char *)in + at, len);
+		}
+}
+
 uint64_t
 l32_mem_available(void)
 {

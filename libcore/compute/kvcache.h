@@ -39,6 +39,14 @@ void l32_kv_store(struct l32_kv *kv, int32_t layer, int32_t seq, int32_t pos,
 /* Copies positions [0, n) of a K or V block to f32 rows (n, kv_dim). */
 void l32_kv_widen(const struct l32_kv *kv, const void *block, int32_t n, float *out);
 
+/* Bytes of one position: every layer's K and V row. */
+size_t l32_kv_pos_bytes(const struct l32_kv *kv);
+/* Copies positions [from, from + n) of a sequence, laid out (layer, K/V,
+ * n, kv_dim), out of the cache to out when that is not NULL, else into it
+ * from in. */
+void l32_kv_xfer(const struct l32_kv *kv, int32_t seq, int32_t from, int32_t n, void *out,
+    const void *in);
+
 /* MemAvailable of /proc/meminfo in bytes; 0 when it cannot be read. */
 uint64_t l32_mem_available(void);
 

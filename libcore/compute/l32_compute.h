@@ -15,6 +15,8 @@ struct l32_ctx_params {
 	int32_t n_batch; /* most tokens one l32_ctx_decode call takes */
 	int n_threads;   /* 0 = all cores */
 	int kv_f16;      /* store K/V in f16 */
+	long long cache_mem; /* bytes of the engine's prefix cache: 0 off,
+	                      * -1 (l32_ctx_params_init) the default */
 };
 
 void l32_ctx_params_init(struct l32_ctx_params *p);
@@ -68,5 +70,27 @@ long l32_ctx_split_jobs(const struct l32_ctx *c);
 void l32_ctx_seq_clear(struct l32_ctx *c, int32_t seq);
 /* Positions held for a sequence. */
 int32_t l32_ctx_seq_len(const struct l32_ctx *c, int32_t seq);
+
+/* A sequence's cache may be filled from elsewhere (a prefix cache,
+ * another sequence) up to a multiple of l32_ctx_align positions and the
+ * rest computed on top, in batches that end where the whole's would (at
+ * multiples of n_batch): the results are then the same bits as those of
+ * the whole computed alone.  That is L32_CTX_ALIGN when the model's
+ * weights take batch-invariant kernels (see l32_attention for attention),
+ * else n_batch, so that the batches themselves are the same. */
+#define L32_CTX_ALIGN 64
+int32_t l32_ctx_align(const struct l32_ctx *c);
+/* Bytes one position takes in the K/V cache: every layer's K and V. */
+size_t l32_ctx_pos_bytes(const struct l32_ctx *c);
+/* Copies positions [from, from + n) of a sequence's K/V, held, to dst
+ * (n * l32_ctx_pos_bytes bytes). */
+void l32_ctx_seq_save(const struct l32_ctx *c, int32_t seq, int32_t from, int32_t n,
+    void *dst);
+/* Appends n positions, as l32_ctx_seq_save wrote them, to a sequence's
+ * K/V; fails past the context window. */
+int l32_ctx_seq_load(struct l32_ctx *c, int32_t seq, int32_t n, const void *src,
+    struct l32_err *err);
+/* Sequence dst's cache := the first n positions of src's. */
+void l32_ctx_seq_copy(struct l32_ctx *c, int32_t src, int32_t dst, int32_t n);
 
 #endif /* L32_COMPUTE_API_H */

@@ -9,6 +9,12 @@
  * each choice's prompt is evaluated on its own, so a choice's logits do not
  * depend on what else runs beside it.
  *
+ * Prefix reuse: a prompt first takes what the engine's prefix cache holds
+ * of it (gen/prefix.c), then computes the rest in the batches the whole
+ * prompt would have had; the other choices of the request copy the first
+ * one's K/V and logits.  Either way the bits are those of the prompt
+ * computed alone (l32_ctx_align).
+ *
  * Constrained decoding: with a grammar, each choice keeps its own
  * automaton state; before each draw the logits of the tokens the state
  * does not allow are set to -infinity (the sampler and the logprobs then
@@ -20,6 +26,7 @@
 #include <string.h>
 
 #include "gen/l32_gen.h"
+#include "gen/prefix.h"
 #include "grammar/l32_grammar.h"
 #include "model/model.h"
 
@@ -44,6 +51,7 @@ struct l32_engine {
 	int (*stop)(void);               /* non-zero: stop before the next pass */
 	struct l32_vocab_trie *trie;     /* the vocabulary for grammars, built on first use */
 	struct l32_grammar *grammars[GRAMMAR_CACHE]; /* recently used, most recent first */
+	struct l32_prefix *prefix;       /* the prefix cache, or NULL when off */
 };
 
 /* One choice while it is being generated. */
@@ -148,6 +156,9 @@ l32_engine_new(struct l32_model *m, const struct l32_ctx_params *cp, struct l32_
 	e->b_out = calloc((size_t)cp->n_batch, 1);
 	e->dest = calloc((size_t)cp->n_batch, sizeof(*e->dest));
 	e->slot_used = calloc((size_t)cp->n_seq, 1);
+	if (cp->cache_mem != 0)
+		e->prefix = l32_prefix_new(e->ctx, cp->cache_mem > 0 ? (size_t)cp->cache_mem :
+		    l32_prefix_default_mem(e->ctx, cp->n_ctx, cp->n_seq));
 	if (e->sm == NULL || !e->b_tok || !e->b_pos || !e->b_seq || !e->b_out || !e->dest ||
 	    !e->slot_used) {
 		l32_engine_free(e);
@@ -169,6 +180,7 @@ l32_engine_free(struct l32_engine *e)
 	l32_ctx_free(e->ctx);
 	l32_sampler_free(e->sm);
 	l32_vocab_trie_free(e->trie);
+	l32_prefix_free(e->prefix);
 	for (i = 0; i < GRAMMAR_CACHE; i++)
 		l32_grammar_free(e->grammars[i]);
 	free(e->b_tok);
@@ -257,20 +269,21 @@ run_batch(struct l32_engine *e, int32_t n, struct l32_err *err)
 	return 0;
 }
 
-/* Evaluates the prompt for one run, n_batch tokens at a time. */
+/* Evaluates the prompt for one run from position done (its cache holds
+ * the positions before), in batches that end at multiples of n_batch, so
+ * a prompt is split the same way whatever came from the prefix cache. */
 static int
 prefill(struct l32_engine *e, struct run *r, const int32_t *prompt, size_t n_prompt,
-    struct l32_err *err)
+    size_t done, struct l32_err *err)
 {
 	struct run **dest = e->dest;
-	size_t done = 0;
+	size_t nb = (size_t)e->cp.n_batch;
 	int32_t n, i;
 
-	l32_ctx_seq_clear(e->ctx, r->seq);
 	while (done < n_prompt) {
 		if (stopping(e, err) == -1)  /* a long prompt takes many passes */
 			return -1;
-		n = (int32_t)(n_prompt - done < (size_t)e->cp.n_batch ? n_prompt - done : (size_t)e->cp.n_batch);
+		n = (int32_t)(n_prompt - done < nb - done % nb ? n_prompt - done : nb - done % nb);
 		for (i = 0; i < n; i++) {
 			e->b_tok[i] = prompt[done + (size_t)i];
 			e->b_pos[i] = (int32_t)(done + (size_t)i);
@@ -653,6 +666,37 @@ end_choice(struct l32_job *j, struct run *r)
 	return stream_out(&j->p, r, r->index, j->stream, j->stream_arg);
 }
 
+/* Evaluates the prompt: the first choice's from what the prefix cache
+ * holds of it on, alone, never in a batch with other sequences' decode
+ * steps (batch invariance); the other choices take its K/V and logits. */
+static int
+prompt_runs(struct l32_engine *e, struct l32_job *j, const int32_t *prompt, size_t n_prompt,
+    struct l32_err *err)
+{
+	struct run *r0 = &j->runs[0];
+	int32_t got = 0, i;
+
+	l32_ctx_seq_clear(e->ctx, r0->seq);
+	if (e->prefix != NULL &&
+	    (got = l32_prefix_load(e->prefix, e->ctx, r0->seq, prompt, n_prompt, err)) == -1)
+		return -1;
+	if (prefill(e, r0, prompt, n_prompt, (size_t)got, err) == -1 || l32_job_error(j, err) == -1)
+		return -1;
+	if (e->prefix != NULL)
+		l32_prefix_store(e->prefix, e->ctx, r0->seq, prompt, n_prompt);
+	for (i = 0; i < j->p.n; i++) {
+		struct run *r = &j->runs[i];
+
+		if (i > 0) {
+			l32_ctx_seq_copy(e->ctx, r0->seq, r->seq, (int32_t)n_prompt);
+			memcpy(r->logits, r0->logits, (size_t)e->n_vocab * sizeof(float));
+			r->pos = r0->pos;
+		}
+		r->c->cached_tokens = got;
+	}
+	return 0;
+}
+
 struct l32_job *
 l32_job_start(struct l32_engine *e, const int32_t *prompt, size_t n_prompt,
     const struct l32_gen_params *p, struct l32_gen_choice *choices,
@@ -684,12 +728,8 @@ l32_job_start(struct l32_engine *e, const int32_t *prompt, size_t n_prompt,
 	e->jobs = j;
 	if (new_runs(j, choices, err) == -1)
 		goto fail;
-	/* Prompts are evaluated alone, never in a batch with other
-	 * sequences' decode steps (batch invariance). */
-	for (i = 0; i < p->n; i++)
-		if (prefill(e, &j->runs[i], prompt, n_prompt, err) == -1 ||
-		    l32_job_error(j, err) == -1)
-			goto fail;
+	if (prompt_runs(e, j, prompt, n_prompt, err) == -1)
+		goto fail;
 	for (i = 0; i < p->n; i++)
 		if (p->max_tokens <= 0) {
 			j->runs[i].c->finish = L32_FINISH_LENGTH;

@@ -100,6 +100,8 @@ struct l32_gen_choice {
 	enum l32_finish finish;
 	json_t *logprobs;             /* OpenAI logprobs.content array, or NULL */
 	size_t streamed;              /* bytes of text already handed to the stream callback */
+	int32_t cached_tokens;        /* prompt tokens whose K/V came from the prefix
+	                               * cache (usage.prompt_tokens_details) */
 };
 
 /* Called after each step with the new text of a choice that is safe to

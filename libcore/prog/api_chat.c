@@ -144,8 +144,12 @@ usage_json(const struct request *r)
 
 	for (i = 0; i < r->g.p.n; i++)
 		completion += (json_int_t)r->choices[i].ids.n;
-	return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)r->prompt.n,
-	    "completion_tokens", completion, "total_tokens", (json_int_t)r->prompt.n + completion);
+	/* cached_tokens: the prompt tokens the prefix cache held, as the
+	 * hosted endpoint reports its own cache's */
+	return json_pack("{s:I, s:I, s:I, s:{s:I}}", "prompt_tokens", (json_int_t)r->prompt.n,
+	    "completion_tokens", completion, "total_tokens", (json_int_t)r->prompt.n + completion,
+	    "prompt_tokens_details", "cached_tokens",
+	    (json_int_t)(r->g.p.n > 0 ? r->choices[0].cached_tokens : 0));
 }
 
 static json_t *
@@ -378,6 +382,8 @@ answer(void *arg, struct l32_sink *s)
 
 	for (i = 0; i < r->g.p.n; i++)
 		l32_sink_count_tokens(s, (long)r->choices[i].ids.n);
+	if (r->g.p.n > 0)
+		l32_sink_count_cached(s, (long)r->choices[0].cached_tokens);
 	return r->stream ? finish_stream(r) : emit_completion(r);
 }
 

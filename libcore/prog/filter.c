@@ -56,6 +56,7 @@ struct l32_filter {
 	size_t pending_bytes;      /* output kept in the queue */
 	/* counts */
 	long n_ok, n_err, n_tokens;
+	long n_cached;             /* prompt tokens the prefix cache held */
 	int out_failed;
 	int progress;
 	double t_start, t_last_progress;
@@ -412,13 +413,18 @@ static void
 progress(struct l32_filter *f, int final)
 {
 	double t = now(), el = t - f->t_start;
+	char cached[64];
 
 	if (!f->progress || (!final && t - f->t_last_progress < 0.5))
 		return;
 	f->t_last_progress = t;
-	fprintf(stderr, "\r%s: %ld requests, %ld errors, %ld tokens, %.1f tok/s%s",
+	/* the prefix cache's share, once it has one (programs that do not
+	 * generate never count any) */
+	snprintf(cached, sizeof(cached), ", %ld prompt tokens cached", f->n_cached);
+	fprintf(stderr, "\r%s: %ld requests, %ld errors, %ld tokens, %.1f tok/s%s%s",
 	    getprogname(), f->n_ok + f->n_err, f->n_err, f->n_tokens,
-	    el > 0 ? f->n_tokens / el : 0.0, final || isatty(STDERR_FILENO) == 0 ? "\n" : "");
+	    el > 0 ? f->n_tokens / el : 0.0, f->n_cached > 0 ? cached : "",
+	    final || isatty(STDERR_FILENO) == 0 ? "\n" : "");
 }
 
 /* ------------------------------------------------------------ request loop */
@@ -549,8 +555,15 @@ sink_count_tokens(struct l32_sink *s, long n)
 	l32_ticket_count_tokens(of_sink(s), n);
 }
 
+static void
+sink_count_cached(struct l32_sink *s, long n)
+{
+	of_sink(s)->f->n_cached += n;
+}
+
 static const struct l32_sink_ops ticket_sink_ops = {
-	sink_emit, sink_emit_done, sink_finish, sink_fail, sink_count_tokens, NULL
+	sink_emit, sink_emit_done, sink_finish, sink_fail, sink_count_tokens, NULL,
+	sink_count_cached
 };
 
 struct l32_sink *

@@ -41,6 +41,9 @@ struct l32_sink_ops {
 	/* 1 once nobody waits for the answer (an HTTP client went away): the
 	 * request is dropped at the next step.  NULL: never. */
 	int (*cancelled)(struct l32_sink *s);
+	/* Prompt tokens the prefix cache held, for progress.  NULL: not
+	 * counted. */
+	void (*count_cached)(struct l32_sink *s, long n);
 };
 
 struct l32_sink {
@@ -55,6 +58,12 @@ static inline int l32_sink_emit_done(struct l32_sink *s) { return s->ops->emit_d
 static inline void l32_sink_finish(struct l32_sink *s) { s->ops->finish(s); }
 static inline void l32_sink_fail(struct l32_sink *s, const struct l32_err *err) { s->ops->error(s, err); }
 static inline void l32_sink_count_tokens(struct l32_sink *s, long n) { s->ops->count_tokens(s, n); }
+static inline void
+l32_sink_count_cached(struct l32_sink *s, long n)
+{
+	if (s->ops->count_cached != NULL)
+		s->ops->count_cached(s, n);
+}
 static inline int
 l32_sink_cancelled(struct l32_sink *s)
 {

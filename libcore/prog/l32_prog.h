@@ -246,6 +246,7 @@ enum {
 	L32_OPT_SEED,               /* --seed N */
 	L32_OPT_TEMPERATURE,        /* --temperature T */
 	L32_OPT_CHECK_WEIGHTS,      /* --check-weights */
+	L32_OPT_CACHE_MEM,          /* --cache-mem BYTES */
 	L32_OPT_OWN = 512,          /* the first value for a program's own options */
 };
 
@@ -255,6 +256,7 @@ struct l32_common {
 	long long threads;          /* 0: all cores */
 	long long batch;
 	int kv_f16;
+	long long cache_mem;        /* --cache-mem: prefix cache bytes, 0 off, -1 the default */
 	int check_weights;          /* --check-weights: look at every weight at start-up */
 	enum l32_chat_format chat_format;
 	const char *date;           /* --date; NULL: $L32_DATE or the default */

@@ -1,6 +1,6 @@
 /*
  * options.c - the command-line options the programs share (-m, -t, -c,
- * -b, --kv-f16, --chat-format, --date, --max-line, --progress, -r, -T,
+ * -b, --kv-f16, --cache-mem, --chat-format, --date, --max-line, --progress, -r, -T,
  * --max-tokens, --seed, --temperature), read the same way everywhere,
  * and the getopt_long tables that join them to a program's own.
  */
@@ -19,10 +19,38 @@ l32_common_init(struct l32_common *c, long long batch)
 	l32_filter_opts_init(&c->fo);
 	c->batch = batch;
 	c->temperature = -1;
+	c->cache_mem = -1;
 	if (l32_env_num("L32_CTX", 16, 1 << 20, &c->ctx) == -1 ||
 	    l32_env_num("L32_THREADS", 1, 1024, &c->threads) == -1)
 		return -1;
 	return 0;
+}
+
+/* --cache-mem BYTES: a count of bytes, or of KiB, MiB, GiB with a k, M
+ * or G after it. */
+static int
+cache_mem(struct l32_common *c, const char *arg)
+{
+	char num[32];
+	size_t n = strlen(arg);
+	int shift = 0;
+	long long v;
+
+	if (n > 0 && n < sizeof(num)) {
+		switch (arg[n - 1]) {
+		case 'k': case 'K': shift = 10; break;
+		case 'm': case 'M': shift = 20; break;
+		case 'g': case 'G': shift = 30; break;
+		}
+	}
+	if (shift == 0)
+		return l32_opt_num("--cache-mem", arg, 0, 1LL << 50, &c->cache_mem) == -1 ? -1 : 1;
+	memcpy(num, arg, n - 1);
+	num[n - 1] = '\0';
+	if (l32_opt_num("--cache-mem", num, 0, (1LL << 50) >> shift, &v) == -1)
+		return -1;
+	c->cache_mem = v << shift;
+	return 1;
 }
 
 static int
@@ -59,6 +87,7 @@ l32_common_opt(struct l32_common *c, int ch, const char *arg)
 	case L32_OPT_CHECK_WEIGHTS: c->check_weights = 1; return 1;
 	case L32_OPT_DATE: c->date = arg; return 1;
 	case L32_OPT_CHAT_FORMAT: return chat_format(c, arg);
+	case L32_OPT_CACHE_MEM: return cache_mem(c, arg);
 	case L32_OPT_MAX_LINE:
 		if (l32_opt_num("--max-line", arg, 1, 1LL << 40, &v) == -1)
 			return -1;
@@ -120,6 +149,7 @@ static const struct shared_opt shared_opts[] = {
 	{ L32_TAKES_ENGINE, "kv-f16", no_argument, L32_OPT_KV_F16, NULL },
 	{ L32_TAKES_CHAT, "chat-format", required_argument, L32_OPT_CHAT_FORMAT, NULL },
 	{ L32_TAKES_CHAT, "date", required_argument, L32_OPT_DATE, NULL },
+	{ L32_TAKES_GEN, "cache-mem", required_argument, L32_OPT_CACHE_MEM, NULL },
 	{ L32_TAKES_GEN, "max-tokens", required_argument, L32_OPT_MAX_TOKENS, NULL },
 	{ L32_TAKES_GEN, "seed", required_argument, L32_OPT_SEED, NULL },
 	{ L32_TAKES_GEN, "temperature", required_argument, L32_OPT_TEMPERATURE, NULL },

@@ -178,6 +178,7 @@ l32_program_ctx_params(const struct l32_program *p, struct l32_ctx_params *cp)
 {
 	ctx_params(p->model, (int32_t)p->opt.ctx, (int32_t)p->opt.batch, (int)p->opt.threads,
 	    p->opt.kv_f16, cp);
+	cp->cache_mem = p->opt.cache_mem;
 }
 
 int

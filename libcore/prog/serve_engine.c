@@ -206,7 +206,7 @@ sink_cancelled(struct l32_sink *s)
 }
 
 const struct l32_sink_ops l32_serve_sink_ops = {
-	sink_emit, sink_emit_done, sink_finish, sink_error, sink_count_tokens, sink_cancelled
+	sink_emit, sink_emit_done, sink_finish, sink_error, sink_count_tokens, sink_cancelled, NULL
 };
 
 /* ------------------------------------------------------------ the loop */

@@ -16,6 +16,8 @@
 # 3. tests/bench/serve.sh on the first model: 32 streaming clients against
 #    l32-serve --batch 8 and the same requests through l32-generate
 #    --batch 8, tokens per second and their ratio.
+# 4. tests/bench/prefix.sh on the Q4_0 model: 16 requests sharing a
+#    1000-token system prompt with the prefix cache and without.
 #
 # Environment (set by make bench): L32_BENCH, L32_TOOLS, L32_BIN, L32_SHARED.
 # L32_BENCH_TYPES overrides the list of types ("Q8_0 Q4_0 BF16 Q4_K_M").
@@ -93,5 +95,15 @@ f=${models# }
 f=${f%% *}
 echo "== serve ${f##*/} (load average $(load))"
 L32_BIN=${L32_BIN:?L32_BIN is not set} sh "$(dirname "$0")/serve.sh" "$f" || { echo "bench: serve failed"; rc=1; }
+# ---------------------------------------------------- the prefix cache
+# 16 requests sharing a 1000-token system prompt, cache on and off, on the
+# Q4_0 model when there is one.
+f=${models# }
+f=${f%% *}
+for m in $models; do
+	case $m in *Q4_0*) f=$m ;; esac
+done
+echo "== prefix ${f##*/} (load average $(load))"
+L32_BIN=$L32_BIN sh "$(dirname "$0")/prefix.sh" "$f" || { echo "bench: prefix failed"; rc=1; }
 echo "bench: done, load average $(load)"
 exit $rc

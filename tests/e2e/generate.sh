@@ -47,7 +47,8 @@ check "chat.completion shape" '
 	(.choices[0] | (keys == ["finish_reason","index","logprobs","message"]) and .index == 0 and
 	  .logprobs == null and .finish_reason == "length" and
 	  .message.role == "assistant" and (.message.content | type == "string")) and
-	.usage == {"prompt_tokens": 46, "completion_tokens": 5, "total_tokens": 51})' "$T/out"
+	.usage == {"prompt_tokens": 46, "completion_tokens": 5, "total_tokens": 51,
+	    "prompt_tokens_details": {"cached_tokens": 0}})' "$T/out"
 
 # the hosted endpoint's example counts 46 prompt tokens
 echo "$HOSTED" | jq -c '.max_tokens = 1' | gen

@@ -1359,6 +1359,92 @@ START_TEST(test_embeddings)
 }
 END_TEST
 
+/* decodes tok[from, to) of seq in batches that end at multiples of nb, the
+ * last token's logits out */
+static void
+decode_span(struct l32_ctx *c, const int32_t *tok, int32_t from, int32_t to, int32_t nb,
+    int32_t seq)
+{
+	int32_t pos[128], sq[128];
+	uint8_t out[128];
+	struct l32_err err;
+
+	ck_assert_int_le(nb, 128);
+	while (from < to) {
+		int32_t n = to - from < nb - from % nb ? to - from : nb - from % nb;
+		struct l32_batch b = { n, tok + from, pos, sq, out };
+
+		for (int32_t i = 0; i < n; i++) {
+			pos[i] = from + i;
+			sq[i] = seq;
+			out[i] = from + i == to - 1 ? L32_OUT_LOGITS : 0;
+		}
+		ck_assert_msg(l32_ctx_decode(c, &b, &err) == 0, "%s", err.msg);
+		from += n;
+	}
+}
+
+/* A prompt whose first k positions are taken from elsewhere (the prefix
+ * cache) at a multiple of l32_ctx_align, the rest computed on top, gives
+ * the bits of the prompt computed whole: K/V and logits.  Float weights
+ * align to n_batch (BLIS rounds by shape), int8-kernel weights to
+ * L32_CTX_ALIGN, where the attention chunks of both runs are the same. */
+START_TEST(test_resume_aligned)
+{
+	enum l32_type type = _i == 0 ? L32_TYPE_F32 : L32_TYPE_Q8_0;
+	struct l32_model *m = recipe_model("tiny", type);
+	/* the last chunk, [192, 197), is a run of 5 queries inside the whole
+	 * prompt's last batch, [128, 197), and a batch of its own when the
+	 * prompt resumes at 192: it must take the same path both times */
+	int32_t nb = 128, n = 197, tok[197], align;
+	struct l32_ctx *c = new_ctx(m, 512, 2, nb, 0);
+	size_t pb = l32_ctx_pos_bytes(c);
+	char *kv = malloc(pb * (size_t)n), *kv2 = malloc(pb * (size_t)n);
+	float *whole = malloc(VOCAB * sizeof(float));
+	struct l32_err err;
+	uint64_t x = 7;
+	int tried = 0;
+
+	ck_assert(kv != NULL && kv2 != NULL && whole != NULL);
+	align = l32_ctx_align(c);
+	ck_assert_int_eq(align, type == L32_TYPE_F32 ? nb : L32_CTX_ALIGN);
+	for (int32_t i = 0; i < n; i++) {
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		tok[i] = (int32_t)((x >> 33) % 128000);
+	}
+	decode_span(c, tok, 0, n, nb, 0);
+	memcpy(whole, l32_ctx_logits(c, (n - 1) % nb), VOCAB * sizeof(float));
+	l32_ctx_seq_save(c, 0, 0, n, kv);
+	for (int32_t k = align; k < n; k += align) {
+		int32_t last = n - 1 - (k > (n - 1) / nb * nb ? k : (n - 1) / nb * nb);
+
+		l32_ctx_seq_clear(c, 1);
+		/* positions [0, k) as saved: (layer, K/V, n, kv_dim) rows of k */
+		l32_ctx_seq_copy(c, 0, 1, k);
+		decode_span(c, tok, k, n, nb, 1);
+		ck_assert_int_eq(l32_ctx_seq_len(c, 1), n);
+		l32_ctx_seq_save(c, 1, 0, n, kv2);
+		ck_assert_msg(memcmp(kv, kv2, pb * (size_t)n) == 0, "resumed at %d: K/V differ", k);
+		ck_assert_msg(memcmp(whole, l32_ctx_logits(c, last), VOCAB * sizeof(float)) == 0,
+		    "resumed at %d: logits differ", k);
+		tried++;
+	}
+	ck_assert_int_gt(tried, 0);
+	/* l32_ctx_seq_load appends saved positions */
+	l32_ctx_seq_clear(c, 1);
+	ck_assert_msg(l32_ctx_seq_load(c, 1, n, kv, &err) == 0, "%s", err.msg);
+	l32_ctx_seq_save(c, 1, 0, n, kv2);
+	ck_assert(memcmp(kv, kv2, pb * (size_t)n) == 0);
+	ck_assert_int_eq(l32_ctx_seq_load(c, 1, 512 - n + 1, kv, &err), -1);
+	ck_assert_int_eq(err.kind, L32_ERR_CONTEXT);
+	free(kv);
+	free(kv2);
+	free(whole);
+	l32_ctx_free(c);
+	l32_recipe_model_free(m);
+}
+END_TEST
+
 START_TEST(test_batch_errors)
 {
 	struct l32_model *m = recipe_model("tiny", L32_TYPE_F32);
@@ -1526,6 +1612,7 @@ forward_suite(void)
 	tcase_add_test(tc, test_two_sequences);
 	tcase_add_test(tc, test_embeddings);
 	tcase_add_test(tc, test_batch_errors);
+	tcase_add_loop_test(tc, test_resume_aligned, 0, 2);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("golden-memory");
