@@ -59,7 +59,7 @@ utf8_loops(struct l32_grammar *g, int32_t home, int32_t q, int u, struct utf8_me
 	size_t i;
 	unsigned b;
 	int32_t s;
-	int rc;
+	int rc = 1;
 
 	for (i = 0; i < memo->n; i++)
 		if (memo->st[i] == q && memo->u[i] == u)
