@@ -40,7 +40,9 @@ if [ -z "$port" ] || ! grep -q loaded "$T/log"; then
 	echo "bench serve: l32-serve did not start: $(tail -n 3 "$T/log")" >&2
 	exit 3
 fi
-secs=$(timeout 3600 python3 "$client" many "http://127.0.0.1:$port/v1" $n "$T/req.json" "$T/answers")
+# a queued stream sees its first byte only when a slot frees: minutes on a
+# real model, so the client waits as long as the bench may take
+secs=$(L32_CLIENT_TIMEOUT=900 timeout 3600 python3 "$client" many "http://127.0.0.1:$port/v1" $n "$T/req.json" "$T/answers")
 kill -TERM $pid
 wait $pid
 pid=""
