@@ -8,6 +8,7 @@
 #ifndef L32_PROG_API_H
 #define L32_PROG_API_H
 
+#include <getopt.h>
 #include <stddef.h>
 #include <jansson.h>
 #include "tasks/l32_tasks.h"
@@ -280,7 +281,7 @@ void l32_common_gen_defaults(const struct l32_common *c, const struct l32_model 
 
 /* ---------------------------------------------------------------- program */
 
-struct option;
+#define L32_PROG_MAX_OPTS 48   /* shared and own long options of one program */
 
 /* What every program over a model holds: its shared options, the model and
  * its tokenizer, the engine of the generating programs, and what their
@@ -296,7 +297,7 @@ struct l32_program {
 	char date[64];                   /* the chat template's date (L32_TAKES_CHAT) */
 	struct l32_gen_params defaults;  /* L32_TAKES_GEN: the model's, then the options' */
 	/* getopt_long's tables: the shared options taken, then the program's own */
-	struct option *longopts;
+	struct option longopts[L32_PROG_MAX_OPTS + 1];
 	char shortopts[96];
 };
 

@@ -185,8 +185,9 @@ l32_program_init(struct l32_program *p, unsigned mask, long long batch,
 		return -1;
 	while (own_long != NULL && own_long[n_own].name != NULL)
 		n_own++;
-	if ((p->longopts = calloc(N_SHARED + n_own + 1, sizeof(*p->longopts))) == NULL) {
-		warnx("out of memory");
+	/* held in the struct: a program may return at -V without closing it */
+	if (N_SHARED + n_own > L32_PROG_MAX_OPTS) {
+		warnx("%zu options do not fit the option table", N_SHARED + n_own);
 		return -1;
 	}
 	for (size_t i = 0; i < N_SHARED; i++) {

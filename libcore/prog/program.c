@@ -216,8 +216,6 @@ l32_program_close(struct l32_program *p)
 {
 	l32_engine_free(p->engine);
 	l32_model_free(p->model);
-	free(p->longopts);
 	p->engine = NULL;
 	p->model = NULL;
-	p->longopts = NULL;
 }
