@@ -89,23 +89,6 @@ nomem(struct parser *ps)
 
 /* ---------------------------------------------------------------- rules */
 
-static int
-grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	size_t c = *cap ? *cap : 8;
-	void *q;
-
-	if (need <= *cap)
-		return 0;
-	while (c < need)
-		c *= 2;
-	if ((q = reallocarray(*p, c, size)) == NULL)
-		return -1;
-	*p = q;
-	*cap = c;
-	return 0;
-}
-
 static uint64_t
 name_hash(const char *s, size_t n)
 {
@@ -155,7 +138,7 @@ rule_new(struct parser *ps, const char *name, size_t n, const char *at)
 
 	if (ps->n_rule >= MAX_RULES)
 		return fail(ps, at, "the grammar has more than 65536 rules (counting groups and repetitions)");
-	if (grow((void **)&ps->rule, &ps->cap_rule, ps->n_rule + 1, sizeof(*ps->rule)) == -1)
+	if (l32_grammar_grow((void **)&ps->rule, &ps->cap_rule, ps->n_rule + 1, sizeof(*ps->rule)) == -1)
 		return nomem(ps);
 	r = &ps->rule[ps->n_rule];
 	memset(r, 0, sizeof(*r));
@@ -196,7 +179,7 @@ alt_new(struct parser *ps, int32_t r)
 {
 	struct b_rule *rr = &ps->rule[r];
 
-	if (grow((void **)&rr->alt, &rr->cap_alt, rr->n_alt + 1, sizeof(*rr->alt)) == -1)
+	if (l32_grammar_grow((void **)&rr->alt, &rr->cap_alt, rr->n_alt + 1, sizeof(*rr->alt)) == -1)
 		return NULL;
 	memset(&rr->alt[rr->n_alt], 0, sizeof(*rr->alt));
 	return &rr->alt[rr->n_alt++];
@@ -205,7 +188,7 @@ alt_new(struct parser *ps, int32_t r)
 static int
 alt_push(struct parser *ps, struct b_alt *a, enum g_kind kind, uint32_t arg)
 {
-	if (grow((void **)&a->e, &a->cap, a->n + 1, sizeof(*a->e)) == -1)
+	if (l32_grammar_grow((void **)&a->e, &a->cap, a->n + 1, sizeof(*a->e)) == -1)
 		return nomem(ps);
 	a->e[a->n].kind = kind;
 	a->e[a->n].arg = arg;
@@ -221,7 +204,7 @@ set_add(struct parser *ps, const struct g_byteset *s)
 	for (i = 0; i < ps->n_set; i++)
 		if (memcmp(&ps->set[i], s, sizeof(*s)) == 0)
 			return (int32_t)i;
-	if (grow((void **)&ps->set, &ps->cap_set, ps->n_set + 1, sizeof(*ps->set)) == -1)
+	if (l32_grammar_grow((void **)&ps->set, &ps->cap_set, ps->n_set + 1, sizeof(*ps->set)) == -1)
 		return nomem(ps);
 	ps->set[ps->n_set] = *s;
 	return (int32_t)ps->n_set++;

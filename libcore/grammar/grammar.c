@@ -265,23 +265,6 @@ mix(uint64_t h)
 	return h ^ (h >> 33);
 }
 
-static int
-grow(void **p, size_t *cap, size_t need, size_t size)
-{
-	size_t c = *cap ? *cap : 64;
-	void *q;
-
-	if (need <= *cap)
-		return 0;
-	while (c < need)
-		c *= 2;
-	if ((q = reallocarray(*p, c, size)) == NULL)
-		return -1;
-	*p = q;
-	*cap = c;
-	return 0;
-}
-
 /* Rebuilds map m at twice its size from the hashes of ids 0..n-1. */
 static int
 map_rehash(struct g_map *m, size_t n, uint64_t (*hash)(const struct l32_grammar *, int32_t),
@@ -323,7 +306,7 @@ stack_intern(struct l32_grammar *g, uint32_t pos, int32_t parent)
 		if (g->stack[id - 1].pos == pos && g->stack[id - 1].parent == parent)
 			return id - 1;
 	if (g->n_stack >= MAX_STACKS ||
-	    grow((void **)&g->stack, &g->cap_stack, g->n_stack + 1, sizeof(*g->stack)) == -1)
+	    l32_grammar_grow((void **)&g->stack, &g->cap_stack, g->n_stack + 1, sizeof(*g->stack)) == -1)
 		return -1;
 	g->stack[g->n_stack].pos = pos;
 	g->stack[g->n_stack].parent = parent;
@@ -380,8 +363,8 @@ state_intern(struct l32_grammar *g)
 			return id - 1;
 	}
 	if (g->n_state >= MAX_STATES ||
-	    grow((void **)&g->state, &g->cap_state, g->n_state + 1, sizeof(*g->state)) == -1 ||
-	    grow((void **)&g->spool, &g->cap_spool, g->n_spool + n + 1, sizeof(*g->spool)) == -1)
+	    l32_grammar_grow((void **)&g->state, &g->cap_state, g->n_state + 1, sizeof(*g->state)) == -1 ||
+	    l32_grammar_grow((void **)&g->spool, &g->cap_spool, g->n_spool + n + 1, sizeof(*g->spool)) == -1)
 		return -1;
 	s = &g->state[g->n_state];
 	memset(s, 0, sizeof(*s));
@@ -419,7 +402,7 @@ seen_mark(struct l32_grammar *g, uint32_t pos, int32_t parent)
 static int
 scratch_push(struct l32_grammar *g, int32_t id)
 {
-	if (grow((void **)&g->scratch, &g->cap_scratch, g->n_scratch + 1, sizeof(*g->scratch)) == -1)
+	if (l32_grammar_grow((void **)&g->scratch, &g->cap_scratch, g->n_scratch + 1, sizeof(*g->scratch)) == -1)
 		return -1;
 	g->scratch[g->n_scratch++] = id;
 	return 0;
@@ -606,4 +589,21 @@ l32_grammar_match(struct l32_grammar *g, const void *s, size_t n)
 		return 0;
 	st = l32_grammar_advance(g, st, s, n, NULL);
 	return l32_grammar_accepting(g, st);
+}
+
+int
+l32_grammar_grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	size_t c = *cap ? *cap : 8;
+	void *q;
+
+	if (need <= *cap)
+		return 0;
+	while (c < need)
+		c *= 2;
+	if ((q = reallocarray(*p, c, size)) == NULL)
+		return -1;
+	*p = q;
+	*cap = c;
+	return 0;
 }

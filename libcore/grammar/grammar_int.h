@@ -208,4 +208,8 @@ struct l32_vocab_trie {
 	size_t max_depth;
 };
 
+/* Grows array *p of *cap elements of size bytes to hold need, doubling
+ * (from 8); -1 out of memory, *p unchanged. */
+int l32_grammar_grow(void **p, size_t *cap, size_t need, size_t size);
+
 #endif /* L32_GRAMMAR_INT_H */
