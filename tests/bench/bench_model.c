@@ -10,8 +10,8 @@
  *     by the time per token, over the read bandwidth measured in this run
  *   decode with one other CPU-bound process on the machine (a forked busy
  *     loop), at -t 1 and at -t N, side by side
- *   batch throughput: 8 requests decoding together through the engine's
- *     jobs, total tok/s, and its ratio to one request alone on the same engine
+ *   batched decode: 1, 4, 8, 16 and 32 requests decoding together through
+ *     the engine's jobs, total tok/s, and its ratio to one request alone
  *   the machine's read bandwidth (a streaming read of 1 GiB, far beyond the
  *     caches, with the widest loads the CPU has, measured in a child
  *     process before the model is loaded)
@@ -21,7 +21,9 @@
  * on 1 thread when N > 1.  Prompts are fixed pseudo-random token ids; the
  * decode loop takes the argmax of each step's logits.
  *
- * usage: bench_model [-t threads] model.gguf|hf-directory
+ * -b: the batched decode figures only; -n N: those of N requests only.
+ *
+ * usage: bench_model [-b] [-n requests] [-t threads] model.gguf|hf-directory
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -44,12 +46,14 @@
 #define PROMPT 128
 #define LONG_PROMPT 512
 #define DECODE 64
-#define BATCH 8
 #define BATCH_PROMPT 32
 
 static const char *label;   /* the model file's name, first on every line */
 static double bw[2];        /* GB/s on 1 and N threads */
 static int n_threads;
+static int only_n;           /* -n: the one batch size to measure, or 0 */
+/* The numbers of requests of the batched decode figures. */
+static const int batch_sizes[] = { 1, 4, 8, 16, 32 };
 
 static double
 now(void)
@@ -367,6 +371,28 @@ batch_rate(struct l32_model *m, int n, int threads)
 	return (double)(made - (size_t)n) / t0;
 }
 
+/* One line per number of requests decoding together, with the ratio to
+ * one request alone measured in the same run. */
+static void
+batch_lines(struct l32_model *m)
+{
+	double single = 0.0, rate;
+
+	for (size_t i = 0; i < sizeof(batch_sizes) / sizeof(batch_sizes[0]); i++) {
+		int n = batch_sizes[i];
+
+		if (only_n > 0 && n != only_n && n != 1)
+			continue;
+		rate = batch_rate(m, n, n_threads);
+		if (n == 1)
+			single = rate;
+		line("batched decode, %d request%s together (%d-token prompts, %d tokens each), "
+		    "%d thread%s: %.2f tok/s total = %.2fx one request alone", n, n > 1 ? "s" : "",
+		    BATCH_PROMPT, DECODE, n_threads, n_threads > 1 ? "s" : "", rate,
+		    single > 0.0 ? rate / single : 0.0);
+	}
+}
+
 /* ----------------------------------------------------------- contention */
 
 /* A CPU-bound process: a busy loop until killed. */
@@ -432,7 +458,7 @@ file_bytes(const char *path)
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: %s [-t threads] model\n", getprogname());
+	fprintf(stderr, "usage: %s [-b] [-n requests] [-t threads] model\n", getprogname());
 	exit(2);
 }
 
@@ -443,15 +469,24 @@ main(int argc, char **argv)
 	struct l32_ctx *c;
 	struct l32_err e;
 	const char *errstr, *path;
-	double t0, ttft, r1, rn, single;
+	double t0, ttft, r1, rn;
 	int32_t ids[PROMPT];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	pid_t busy;
-	int ch;
+	int ch, batch_only = 0;
 
 	n_threads = ncpu > 0 ? (int)ncpu : 1;
-	while ((ch = getopt(argc, argv, "t:")) != -1) {
+	while ((ch = getopt(argc, argv, "bn:t:")) != -1) {
 		switch (ch) {
+		case 'b':
+			batch_only = 1;
+			break;
+		case 'n':
+			batch_only = 1;
+			only_n = (int)strtonum(optarg, 1, 1024, &errstr);
+			if (errstr != NULL)
+				errx(2, "-n %s: %s", optarg, errstr);
+			break;
 		case 't':
 			n_threads = (int)strtonum(optarg, 1, 1024, &errstr);
 			if (errstr != NULL)
@@ -476,6 +511,11 @@ main(int argc, char **argv)
 	line("%s, %.2f GB file, %.2f GB of weights", l32_model_desc(m),
 	    file_bytes(path) / 1e9, (double)l32_model_weight_bytes(m) / 1e9);
 	line("load: %.3f s", t0);
+	if (batch_only) {
+		batch_lines(m);
+		l32_model_free(m);
+		return ferror(stdout) ? 3 : 0;
+	}
 
 	/* the first prompt after loading also faults the mapping in */
 	prompt_ids(ids, PROMPT, 3);
@@ -505,11 +545,7 @@ main(int argc, char **argv)
 	    "1 thread %.2f tok/s, %d threads %.2f tok/s (%.2fx)", DECODE, PROMPT, r1,
 	    n_threads, rn, rn / r1);
 
-	single = batch_rate(m, 1, n_threads);
-	rn = batch_rate(m, BATCH, n_threads);
-	line("batch of %d requests (%d-token prompts, %d tokens each), %d thread%s: "
-	    "%.2f tok/s total = %.2fx one request alone (%.2f tok/s)", BATCH, BATCH_PROMPT,
-	    DECODE, n_threads, n_threads > 1 ? "s" : "", rn, rn / single, single);
+	batch_lines(m);
 
 	line("read bandwidth: 1 thread %.1f GB/s, %d threads %.1f GB/s", bw[0], n_threads,
 	    bw[1]);

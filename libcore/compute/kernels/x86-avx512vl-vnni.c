@@ -9,6 +9,8 @@
 
 #if defined(__x86_64__) || defined(L32_KERNELS_EMULATED)
 #define KS_DOT_ACC(acc, u, s) _mm256_dpbusd_epi32((acc), (u), (s))
+/* the R-row prompt tiles (x86_drivers.inc) */
+#define KS_VNNI 1
 #ifdef L32_KERNELS_EMULATED
 #define KS_TABLE l32_kernels_avx512vl_vnni_emulated
 #else
