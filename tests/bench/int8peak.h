@@ -25,6 +25,7 @@ struct int8peak_loop {
 	const char *name; /* what the loop runs */
 	int bits;         /* vector width */
 	unsigned needs;   /* l32_cpu_features bits */
+	int vnni;         /* 1: vpdpbusd; 0: the AVX2 sequence it replaces */
 	long macs;        /* multiply-adds per iteration */
 	void (*run)(long iters);
 };
@@ -94,10 +95,10 @@ int8peak_avx2(long iters)
 
 /* The loops, the widest first. */
 static const struct int8peak_loop int8peak_loops[] = {
-	{ "vpdpbusd", 512, L32_CPU_AVX512F | L32_CPU_AVX512VNNI, 12 * 64, int8peak_vnni512 },
-	{ "vpdpbusd", 256, L32_CPU_AVX512F | L32_CPU_AVX512VL | L32_CPU_AVX512VNNI, 12 * 32,
+	{ "vpdpbusd", 512, L32_CPU_AVX512F | L32_CPU_AVX512VNNI, 1, 12 * 64, int8peak_vnni512 },
+	{ "vpdpbusd", 256, L32_CPU_AVX512F | L32_CPU_AVX512VL | L32_CPU_AVX512VNNI, 1, 12 * 32,
 	    int8peak_vnni256 },
-	{ "vpmaddubsw+vpmaddwd", 256, L32_CPU_AVX2, 6 * 32, int8peak_avx2 },
+	{ "vpmaddubsw+vpmaddwd", 256, L32_CPU_AVX2, 0, 6 * 32, int8peak_avx2 },
 };
 
 /* 1 when a loop is one to measure on this CPU: the vpdpbusd ones where it
@@ -109,7 +110,7 @@ int8peak_wanted(const struct int8peak_loop *l)
 
 	if ((f & l->needs) != l->needs)
 		return 0;
-	return l->run != int8peak_avx2 || (f & L32_CPU_AVX512VNNI) == 0;
+	return l->vnni || (f & L32_CPU_AVX512VNNI) == 0;
 }
 
 struct int8peak_job {
