@@ -102,7 +102,7 @@ main(int argc, char *argv[])
 
 	memset(&g, 0, sizeof(g));
 	if (l32_program_init(&g.p, L32_TAKES_FILTER | L32_TAKES_MODEL | L32_TAKES_ENGINE |
-	    L32_TAKES_CHAT | L32_TAKES_GEN, 4, "s:", own) == -1)
+	    L32_TAKES_CHAT | L32_TAKES_GEN, L32_BATCH_AUTO, "s:", own) == -1)
 		usage();
 	while ((ch = l32_program_getopt(&g.p, argc, argv)) != -1) {
 		switch (ch) {

@@ -347,7 +347,7 @@ main(int argc, char *argv[])
 
 	memset(&w, 0, sizeof(w));
 	if (l32_program_init(&w.p, L32_TAKES_FILTER | L32_TAKES_MODEL | L32_TAKES_ENGINE |
-	    L32_TAKES_CHAT | L32_TAKES_GEN, 4, "", own) == -1)
+	    L32_TAKES_CHAT | L32_TAKES_GEN, L32_BATCH_AUTO, "", own) == -1)
 		usage();
 	while ((ch = l32_program_getopt(&w.p, argc, argv)) != -1) {
 		switch (ch) {

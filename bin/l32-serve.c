@@ -130,7 +130,7 @@ main(int argc, char *argv[])
 	s.embeddings = 1;
 	l32_serve_opts_init(&s.so);
 	if (l32_program_init(&s.p, L32_TAKES_MODEL | L32_TAKES_ENGINE | L32_TAKES_CHAT |
-	    L32_TAKES_GEN, 8, "", own) == -1)
+	    L32_TAKES_GEN, L32_BATCH_AUTO, "", own) == -1)
 		usage();
 	while ((ch = l32_program_getopt(&s.p, argc, argv)) != -1) {
 		if (ch == 'V') {

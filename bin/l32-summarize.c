@@ -186,7 +186,7 @@ main(int argc, char *argv[])
 
 	memset(&s, 0, sizeof(s));
 	if (l32_program_init(&s.p, L32_TAKES_FILTER | L32_TAKES_MODEL | L32_TAKES_ENGINE |
-	    L32_TAKES_CHAT | L32_TAKES_GEN, 4, "f", own) == -1)
+	    L32_TAKES_CHAT | L32_TAKES_GEN, L32_BATCH_AUTO, "f", own) == -1)
 		usage();
 	while ((ch = l32_program_getopt(&s.p, argc, argv)) != -1) {
 		switch (ch) {

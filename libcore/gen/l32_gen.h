@@ -121,6 +121,19 @@ struct l32_ctx *l32_engine_ctx(struct l32_engine *e);
 int32_t l32_engine_n_ctx(const struct l32_engine *e);
 int32_t l32_engine_n_seq(const struct l32_engine *e);
 
+/* The number of sequences to decode together when the user leaves it open
+ * (stepsize.c): where a decode step of m on threads threads stops costing
+ * only the reading of its weights, measured once, and as many as fit half
+ * the memory available with n_ctx positions each; -1 with err set. */
+#define L32_STEP_MIN 8
+#define L32_STEP_MAX 32
+int32_t l32_step_size(const struct l32_model *m, int threads, int32_t n_ctx, int kv_f16,
+    struct l32_err *err);
+/* The choice from the time t1 of a product with one token and tn of the
+ * same with n tokens: twice the knee n t1 / tn, rounded up to a multiple of
+ * 8, from L32_STEP_MIN to L32_STEP_MAX. */
+int32_t l32_step_size_from(double t1, double tn, int32_t n);
+
 /* Fails when a prompt of n_prompt tokens is empty or leaves no room in
  * the context for a completion token (context_length_exceeded), naming
  * param, the request field the prompt came from ("messages", "prompt",

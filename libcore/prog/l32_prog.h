@@ -251,11 +251,16 @@ enum {
 	L32_OPT_OWN = 512,          /* the first value for a program's own options */
 };
 
+/* -b auto: as many sequences as a decode step takes before its arithmetic,
+ * not the reading of the weights, bounds it (l32_step_size); programs that
+ * do not generate take their own default. */
+#define L32_BATCH_AUTO 0
+
 struct l32_common {
 	const char *model;          /* -m; NULL: $L32_MODEL or the default path */
 	long long ctx;              /* 0: the default context */
 	long long threads;          /* 0: all cores */
-	long long batch;
+	long long batch;            /* -b; L32_BATCH_AUTO: chosen at start-up */
 	int kv_f16;
 	long long cache_mem;        /* --cache-mem: prefix cache bytes, 0 off, -1 the default */
 	int check_weights;          /* --check-weights: look at every weight at start-up */
@@ -294,6 +299,7 @@ struct l32_program {
 	struct l32_engine *engine;       /* L32_TAKES_GEN only */
 	const char *model_name;          /* what responses call the model */
 	char fingerprint[32];            /* system_fingerprint */
+	long long batch_default;         /* -b when not given: a number or L32_BATCH_AUTO */
 	char date[64];                   /* the chat template's date (L32_TAKES_CHAT) */
 	struct l32_gen_params defaults;  /* L32_TAKES_GEN: the model's, then the options' */
 	/* getopt_long's tables: the shared options taken, then the program's own */

@@ -74,6 +74,10 @@ l32_common_opt(struct l32_common *c, int ch, const char *arg)
 
 	switch (ch) {
 	case L32_OPT_BATCH:
+		if (strcmp(arg, "auto") == 0) {
+			c->batch = L32_BATCH_AUTO;
+			return 1;
+		}
 		return l32_opt_num("--batch", arg, 1, 256, &c->batch) == -1 ? -1 : 1;
 	case L32_OPT_CTX:
 		return l32_opt_num("--ctx", arg, 16, 1 << 20, &c->ctx) == -1 ? -1 : 1;
@@ -181,6 +185,7 @@ l32_program_init(struct l32_program *p, unsigned mask, long long batch,
 
 	memset(p, 0, sizeof(*p));
 	p->takes = mask;
+	p->batch_default = batch;
 	if (l32_common_init(&p->opt, batch) == -1)
 		return -1;
 	while (own_long != NULL && own_long[n_own].name != NULL)

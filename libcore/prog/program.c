@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 
 #include "prog/l32_prog.h"
@@ -181,6 +182,27 @@ l32_program_ctx_params(const struct l32_program *p, struct l32_ctx_params *cp)
 	cp->cache_mem = p->opt.cache_mem;
 }
 
+/* -b auto: for a generating program the step size measured on the model
+ * (l32_step_size), for another its own default. */
+static int
+resolve_batch(struct l32_program *p, struct l32_err *err)
+{
+	struct l32_ctx_params cp;
+	int32_t s;
+
+	if (!(p->takes & L32_TAKES_GEN)) {
+		p->opt.batch = p->batch_default != L32_BATCH_AUTO ? p->batch_default : 4;
+		return 0;
+	}
+	ctx_params(p->model, (int32_t)p->opt.ctx, 1, (int)p->opt.threads, p->opt.kv_f16, &cp);
+	if ((s = l32_step_size(p->model, cp.n_threads, cp.n_ctx, cp.kv_f16, err)) == -1)
+		return -1;
+	p->opt.batch = s;
+	if (p->opt.fo.progress == 1 || (p->opt.fo.progress == -1 && isatty(STDERR_FILENO)))
+		fprintf(stderr, "%s: up to %d sequences at a time (--batch auto)\n", getprogname(), s);
+	return 0;
+}
+
 int
 l32_program_open(struct l32_program *p, struct l32_err *err)
 {
@@ -199,6 +221,8 @@ l32_program_open(struct l32_program *p, struct l32_err *err)
 		return L32_EXIT_FATAL;
 	p->tok = l32_model_tokenizer(p->model);
 	if (p->opt.check_weights && l32_model_check_weights(p->model, err) == -1)
+		return L32_EXIT_FATAL;
+	if (p->opt.batch == L32_BATCH_AUTO && resolve_batch(p, err) == -1)
 		return L32_EXIT_FATAL;
 	if (p->takes & L32_TAKES_GEN) {
 		l32_common_gen_defaults(&p->opt, p->model, &p->defaults);

@@ -121,7 +121,7 @@ check "id and metadata come back" '.[0].id == 5 and .[0].metadata == ["m"]' "$T/
 	echo '{"input": "a", "task": "formal", "temperature": 3}'
 	echo '{"input": "b", "task": "formal", "max_tokens": 1, "custom_id": "last"}'
 } >"$T/in"
-rw <"$T/in"
+rw -b 4 <"$T/in"   # n = 5 is over -b 4
 check "mixed stream: one answer per line, in order" '
 	length == 11 and
 	(.[0].object == "rewrite") and

@@ -348,6 +348,30 @@ START_TEST(stream_pieces_add_up)
 }
 END_TEST
 
+/* --batch auto: the choice from timings (twice the knee, whole groups of
+ * 8, clamped), and a real measurement on the tiny model within bounds. */
+START_TEST(step_size)
+{
+	struct l32_err err;
+	int32_t s;
+
+	/* 16 tokens cost what 1 does: still reading-bound at 16, the most */
+	ck_assert_int_eq(l32_step_size_from(1.0, 1.0, 16), L32_STEP_MAX);
+	/* knee 4 (16 tokens cost 4x one): 8 */
+	ck_assert_int_eq(l32_step_size_from(1.0, 4.0, 16), 8);
+	/* knee 6.4: 12.8, up to 16 */
+	ck_assert_int_eq(l32_step_size_from(1.0, 2.5, 16), 16);
+	/* knee 10.7: 24 */
+	ck_assert_int_eq(l32_step_size_from(1.0, 1.5, 16), 24);
+	/* arithmetic-bound already at 1 token: the fewest */
+	ck_assert_int_eq(l32_step_size_from(1.0, 16.0, 16), L32_STEP_MIN);
+	ck_assert_int_eq(l32_step_size_from(1.0, 0.0, 16), L32_STEP_MAX);
+	ck_assert_int_eq(l32_step_size_from(0.0, 0.0, 16), L32_STEP_MAX);
+	s = l32_step_size(model, 1, 256, 0, &err);
+	ck_assert_msg(s >= 1 && s <= L32_STEP_MAX, "step size %d: %s", s, err.msg);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -365,6 +389,7 @@ main(void)
 	tcase_add_test(tc, penalties_and_bias_change_output);
 	tcase_add_test(tc, context_limit);
 	tcase_add_test(tc, stream_pieces_add_up);
+	tcase_add_test(tc, step_size);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
