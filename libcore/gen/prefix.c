@@ -28,7 +28,10 @@
 #include "gen/prefix_file.h"
 #include "compute/kvcache.h"
 #include "compute/kernels/kernels.h"
-#include "model/model.h"
+
+#ifndef L32_BUILD_ID
+#error "L32_BUILD_ID, libcore's build identity, comes from the Makefile"
+#endif
 
 _Static_assert(L32_PFILE_BLOCK == L32_CTX_ALIGN, "a file block is a resume point");
 
@@ -343,8 +346,9 @@ l32_prefix_save(struct l32_prefix *pc, struct l32_err *err)
 	if (pc == NULL || pc->save_path == NULL)
 		return 0;
 	if (pc->n == 0) {
-		l32_err_set(err, L32_ERR_NONE, "%s: no prompt held a whole block of %d tokens: "
-		    "nothing written", pc->save_path, B);
+		l32_err_set(err, L32_ERR_NONE, "%s: no block was kept (no prompt held a whole "
+		    "block of %d tokens%s): nothing written", pc->save_path, B,
+		    pc->max_blocks == 0 ? ", or --cache-mem is under one block" : "");
 		return 1;
 	}
 	order = malloc(pc->n * sizeof(*order));

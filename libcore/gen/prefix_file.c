@@ -35,7 +35,9 @@
  *     24  kv hash       u64 l32_hash64 of its K/V bytes
  *     32  tokens        i32 x 64
  *
- *   K/V: from the first multiple of 4096 after the directory, block i at
+ *   zero bytes up to the first multiple of 4096 after the directory
+ *
+ *   K/V: from there, block i at
  *   i * (block * n layer * 2 * n kv heads * head dim * kv elem), laid out
  *   (layer, K then V, position, kv dim) as l32_ctx_seq_save writes it;
  *   the file ends with the last block.
@@ -305,6 +307,10 @@ check_header(struct l32_pfile *f, const char *src, const struct l32_pfile_id *wa
 		    data_offset(f->n) + f->n * f->block_bytes);
 	f->dir = h + HDR;
 	f->data = h + data_offset(f->n);
+	for (const unsigned char *z = f->dir + f->n * ENTRY; z < f->data; z++)
+		if (*z != 0)  /* so that every byte of the file is checked */
+			return l32_err_set(err, L32_ERR_FORMAT, "%s: byte %zu, padding before the "
+			    "blocks, is not zero: the file is damaged", src, (size_t)(z - h));
 	if ((sum = l32_hash64(f->dir, f->n * ENTRY, SEED)) != rd64(h + 80))
 		return l32_err_set(err, L32_ERR_FORMAT, "%s: the block directory is damaged "
 		    "(checksum %016llx, computed %016llx)", src, (unsigned long long)rd64(h + 80),
@@ -578,6 +584,7 @@ l32_pfile_write(const char *path, const struct l32_pfile_id *id,
 		    "a file", path);
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp))
 		return l32_err_set(err, L32_ERR_INVALID, "%s: the name is too long", path);
+	unlink(tmp);   /* one a crashed process of the same pid left */
 	if ((fp = fopen(tmp, "wbx")) == NULL)
 		return l32_err_set(err, L32_ERR_IO, "%s: %s", tmp, strerror(errno));
 	rc = write_blocks(fp, id, blocks, n, block_bytes);

@@ -3,7 +3,8 @@
 # writes it at its end; a later process maps it and reports the shared
 # prompt as cached_tokens on its first request, with answers byte for
 # byte those of --cache-mem 0, alone, on another thread count, and as
-# three processes under GNU parallel that share it; processes that start
+# three processes under GNU parallel that share it, and under l32-serve
+# (which also writes one when SIGTERM ends it); processes that start
 # together without it leave one whole file.  A file for another model,
 # truncated, with one byte flipped (header, directory, K/V), random or
 # empty is refused at start with a message naming the file, and nothing is
@@ -112,6 +113,28 @@ n=$(jq -r '.usage.prompt_tokens_details.cached_tokens' "$T/par.out" | awk '$1 >=
 [ "$n" -eq 9 ] && ok "parallel -j 3: every request takes the prompt from the file" ||
     bad "parallel -j 3: every request takes the prompt from the file" "$(cached par)"
 
+# K/V in f16; float weights, which take blocks only at multiples of the
+# 512-token prefill batch
+gen w16 -m "$MINI" -t 1 --kv-f16 --prefix-cache "$T/f16.l32c" <"$T/first"
+gen off16 -m "$MINI" -t 1 --kv-f16 --cache-mem 0 <"$T/in"
+gen on16 -m "$MINI" -t 1 --kv-f16 --prefix-cache "$T/f16.l32c" <"$T/in"
+same "--kv-f16: answers with the file = --cache-mem 0" off16 on16
+LONG=$(words 700 3)
+jq -cn --arg s "$LONG" '{messages: [{role: "system", content: $s}, {role: "user",
+    content: "one"}], max_tokens: 6, seed: 1}' >"$T/long1"
+{
+	jq -cn --arg s "$LONG" '{messages: [{role: "system", content: $s}, {role: "user",
+	    content: "two"}], max_tokens: 6, seed: 2}'
+	jq -cn --arg s "$LONG" '{messages: [{role: "system", content: $s}, {role: "user",
+	    content: "three"}], max_tokens: 6, seed: 3, n: 2}'
+} >"$T/long"
+gen fw -m "$MODEL" -t 1 --prefix-cache "$T/float.l32c" <"$T/long1"
+gen foff -m "$MODEL" -t 1 --cache-mem 0 <"$T/long"
+gen fon -m "$MODEL" -t 1 --prefix-cache "$T/float.l32c" <"$T/long"
+same "float weights: answers with the file = --cache-mem 0" foff fon
+[ "$(cached fon)" = "512 512 " ] && ok "float weights: the file gives 512 tokens" ||
+    bad "float weights: the file gives 512 tokens" "$(cached fon)"
+
 # processes that start together without the file leave one whole file
 G=$T/race.l32c
 for k in 1 2 3; do
@@ -151,6 +174,66 @@ jq -c 'del(.. | .prompt_tokens_details?)' "$T/sum0.out" >"$T/sum0.cmp"
 [ -s "$T/sum.l32c" ] && [ -s "$T/sum2.cmp" ] && cmp -s "$T/sum2.cmp" "$T/sum0.cmp" &&
     ok "l32-summarize writes and reads the file" ||
     bad "l32-summarize writes and reads the file" "$(cat "$T/sum1.err" "$T/sum2.err")"
+
+# ---------------------------------------------------------------- l32-serve
+# serve NAME ARGS...: a server on a free port (at most 300 s); $pid, $port
+# once it has loaded the model
+serve() {
+	name=$1
+	shift
+	timeout -k 60 300 "$L32_BIN/l32-serve" -m "$MINI" -t 1 --port 0 "$@" 2>"$T/$name.log" &
+	pid=$!
+	pids="$pids $pid"
+	i=0
+	while [ $i -lt 300 ] && ! grep -q 'loaded' "$T/$name.log" 2>/dev/null; do
+		kill -0 $pid 2>/dev/null || break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/v1.*|\1|p' "$T/$name.log")
+	[ -n "$port" ] && grep -q loaded "$T/$name.log"
+}
+# stop: SIGTERM, then its exit status in $stop_rc (at most 30 s)
+stop() {
+	kill -TERM $pid 2>/dev/null
+	i=0
+	while [ $i -lt 300 ] && kill -0 $pid 2>/dev/null; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	wait $pid
+	stop_rc=$?
+}
+post() {   # post FILE OUT: one chat request
+	curl -s -m 60 -o "$2" "http://127.0.0.1:$port/v1/chat/completions" \
+	    -H "Content-Type: application/json" -d @"$1"
+}
+if command -v curl >/dev/null 2>&1 && command -v timeout >/dev/null 2>&1; then
+	head -n 1 "$T/in" >"$T/one"
+	if serve srv --prefix-cache "$F"; then
+		post "$T/one" "$T/srv.json"
+		stop
+		jq -c '.choices' "$T/srv.json" >"$T/srv.cmp"
+		head -n 1 "$T/off.out" | jq -c '.choices' >"$T/off1.cmp"
+		c=$(jq -r '.usage.prompt_tokens_details.cached_tokens' "$T/srv.json")
+		[ "$c" -ge 384 ] 2>/dev/null && cmp -s "$T/srv.cmp" "$T/off1.cmp" &&
+		    ok "l32-serve reads the file: $c tokens cached, the same answer" ||
+		    bad "l32-serve reads the file" "$c: $(head -c 300 "$T/srv.json")"
+	else
+		bad "l32-serve starts with the file" "$(cat "$T/srv.log")"
+	fi
+	if serve srvw --prefix-cache "$T/serve.l32c"; then
+		post "$T/one" "$T/srvw.json"
+		stop
+		[ "$stop_rc" = 0 ] && [ -s "$T/serve.l32c" ] &&
+		    ok "l32-serve writes the file when SIGTERM ends it" ||
+		    bad "l32-serve writes the file when SIGTERM ends it" "rc $stop_rc: $(cat "$T/srvw.log")"
+	else
+		bad "l32-serve starts without the file" "$(cat "$T/srvw.log")"
+	fi
+else
+	echo "# prefix_file.sh: curl or timeout is missing: l32-serve not tried"
+fi
 
 # --------------------------------------------------------------- refusals
 # refused FILE WHAT PATTERN [MODEL]: exit 3, one message naming the file
