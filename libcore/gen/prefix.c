@@ -20,7 +20,6 @@
  * from a file block.  When it does not exist, the memory blocks are
  * written to it at the end, parents before children.
  */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
