@@ -67,6 +67,15 @@ FUZZ_REPLAY = $(patsubst tests/fuzz/fuzz_%.c,$(B)/tests/fuzz/replay_%,$(FUZZ_SRC
 
 all: $(LIBCORE) $(PROGS) $(TOOLS)
 
+# libcore's build identity, for files that hold what it computed (the
+# prefix cache file): a checksum of its sources and of the compiler and
+# flags, so a file another build wrote is refused.  prefix.o, which
+# carries it, is rebuilt whenever a source changes.
+CORE_HDR = $(sort $(shell find libcore -name '*.h' -o -name '*.inc'))
+BUILD_ID := $(shell { cat $(CORE_SRC) $(CORE_HDR); echo '$(CC) $(CFLAGS)'; } | sha256sum | cut -c1-16)
+$(B)/libcore/gen/prefix.o: $(CORE_SRC) $(CORE_HDR)
+$(B)/libcore/gen/prefix.o: ALL_CFLAGS += -DL32_BUILD_ID=0x$(BUILD_ID)ULL
+
 $(B)/libcore/%.o: libcore/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<

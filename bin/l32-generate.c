@@ -29,8 +29,8 @@ usage(void)
 	    "usage: %s [-hrTV] [-b batch] [-c ctx] [-m model] [-s system] [-t threads]\n"
 	    "       [--cache-mem bytes] [--chat-format hf|meta] [--check-weights]\n"
 	    "       [--date date] [--grammar file] [--kv-f16]\n"
-	    "       [--max-line bytes] [--max-tokens n] [--progress] [--seed n] [--sse]\n"
-	    "       [--temperature t] [file ...]\n",
+	    "       [--max-line bytes] [--max-tokens n] [--prefix-cache file] [--progress]\n"
+	    "       [--seed n] [--sse] [--temperature t] [file ...]\n",
 	    getprogname());
 	exit(L32_EXIT_USAGE);
 }
@@ -127,6 +127,7 @@ main(int argc, char *argv[])
 	g.p.opt.fo.max_inflight = (int)g.p.opt.batch;
 	status = l32_filter_run(&ops, &g, &g.p.opt.fo, argv, argc);
 	l32_api_chat_stop(&g.api);  /* what a signal left unanswered */
+	status = l32_program_save(&g.p, status);
 	l32_program_close(&g.p);
 	free(g.grammar);
 	return status;

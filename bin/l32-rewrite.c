@@ -52,7 +52,8 @@ usage(void)
 	    "       [--cache-mem bytes] [--chat-format hf|meta] [--check-weights]\n"
 	    "       [--date date] [--instructions text]\n"
 	    "       [--kv-f16] [--language language] [--max-line bytes] [--max-tokens n]\n"
-	    "       [--progress] [--seed n] [--show-prompt] [--task task] [--temperature t] [file ...]\n",
+	    "       [--prefix-cache file] [--progress] [--seed n] [--show-prompt] [--task task]\n"
+	    "       [--temperature t] [file ...]\n",
 	    getprogname());
 	exit(L32_EXIT_USAGE);
 }
@@ -387,6 +388,7 @@ main(int argc, char *argv[])
 	w.p.opt.fo.max_inflight = (int)w.p.opt.batch;
 	status = l32_filter_run(&ops, &w, &w.p.opt.fo, argv, argc);
 	l32_jobq_free(w.jobs);
+	status = l32_program_save(&w.p, status);
 	l32_program_close(&w.p);
 	return status;
 }

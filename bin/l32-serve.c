@@ -36,8 +36,8 @@ usage(void)
 	    "       [--cache-mem bytes] [--chat-format hf|meta] [--check-weights]\n"
 	    "       [--date date] [--grace seconds] [--host addr]\n"
 	    "       [--kv-f16] [--max-body bytes] [--max-conns n] [--max-header bytes]\n"
-	    "       [--max-tokens n] [--no-embeddings] [--port n] [--queue n] [--seed n]\n"
-	    "       [--temperature t] [--timeout seconds]\n",
+	    "       [--max-tokens n] [--no-embeddings] [--port n] [--prefix-cache file]\n"
+	    "       [--queue n] [--seed n] [--temperature t] [--timeout seconds]\n",
 	    getprogname());
 	exit(L32_EXIT_USAGE);
 }
@@ -190,7 +190,8 @@ main(int argc, char *argv[])
 		l32_api_embed_drop(&embed);
 		l32_embedder_free(embed.em);
 	}
+	status = l32_program_save(&s.p, L32_EXIT_OK);
 	l32_program_close(&s.p);
 	l32_keys_free(keys);
-	return 0;
+	return status;
 }

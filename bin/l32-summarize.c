@@ -33,7 +33,8 @@ usage(void)
 	    "       [--cache-mem bytes] [--chat-format hf|meta]\n"
 	    "       [--check-weights] [--date date] [--focus text] [--format paragraph|bullets|tldr]\n"
 	    "       [--kv-f16] [--language language] [--max-line bytes] [--max-tokens n]\n"
-	    "       [--max-words n] [--progress] [--seed n] [--temperature t] [file ...]\n",
+	    "       [--max-words n] [--prefix-cache file] [--progress] [--seed n]\n"
+	    "       [--temperature t] [file ...]\n",
 	    getprogname());
 	exit(L32_EXIT_USAGE);
 }
@@ -237,6 +238,7 @@ main(int argc, char *argv[])
 		warnx("%s", err.msg);
 		status = L32_EXIT_FATAL;
 	}
+	status = l32_program_save(&s.p, status);
 	l32_program_close(&s.p);
 	return status;
 }

@@ -9,6 +9,7 @@ complete -c l32-serve -l grace -x -d 'Seconds in-flight requests run on at SIGTE
 complete -c l32-serve -s h -l help -d 'Print the usage'
 complete -c l32-serve -l host -x -a '127.0.0.1 ::1 0.0.0.0' -d 'Address to listen on'
 complete -c l32-serve -l cache-mem -x -d 'Bytes kept of prompt prefixes (0: off)'
+complete -c l32-serve -l prefix-cache -r -F -d 'Prefix cache file shared by processes'
 complete -c l32-serve -l kv-f16 -d 'Keep the KV cache in f16'
 complete -c l32-serve -l max-body -x -d 'Largest request body, in bytes'
 complete -c l32-serve -l max-conns -x -d 'Connections at once'

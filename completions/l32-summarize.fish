@@ -10,6 +10,7 @@ complete -c l32-summarize -l format -x -a 'paragraph bullets tldr' -d 'Default f
 complete -c l32-summarize -s h -l help -d 'Print the usage'
 complete -c l32-summarize -l check-weights -d 'Look for NaN and infinity in every weight first'
 complete -c l32-summarize -l cache-mem -x -d 'Bytes kept of prompt prefixes (0: off)'
+complete -c l32-summarize -l prefix-cache -r -F -d 'Prefix cache file shared by processes'
 complete -c l32-summarize -l kv-f16 -d 'Keep the KV cache in f16'
 complete -c l32-summarize -l language -x -d 'Default language of a request'
 complete -c l32-summarize -l max-line -x -d 'Longest input line or document, in bytes'

@@ -16,26 +16,26 @@ _l32_options()
 		;;
 	l32-generate)
 		echo "-b= --batch= -c= --ctx= --chat-format= --date= --grammar= -h --help --check-weights --cache-mem= --kv-f16"
-		echo "--max-line= --max-tokens= -m= --model= --progress -r --raw"
+		echo "--max-line= --max-tokens= -m= --model= --prefix-cache= --progress -r --raw"
 		echo "--seed= --sse -s= --system= --temperature= -T --text"
 		echo "-t= --threads= -V --version"
 		;;
 	l32-rewrite)
 		echo "-b= --batch= -c= --ctx= --chat-format= --date= -h --help"
 		echo "--instructions= --check-weights --cache-mem= --kv-f16 --language= --max-line= --max-tokens="
-		echo "-m= --model= --progress -r --raw --seed= --show-prompt --task="
+		echo "-m= --model= --prefix-cache= --progress -r --raw --seed= --show-prompt --task="
 		echo "--temperature= -T --text -t= --threads= -V --version"
 		;;
 	l32-serve)
 		echo "--api-key-file= -b= --batch= -c= --ctx= --chat-format= --check-weights --date="
 		echo "--grace= -h --help --host= --cache-mem= --kv-f16 --max-body= --max-conns="
 		echo "--max-header= --max-tokens= -m= --model= --no-embeddings --port="
-		echo "--queue= --seed= --temperature= -t= --threads= --timeout= -V --version"
+		echo "--prefix-cache= --queue= --seed= --temperature= -t= --threads= --timeout= -V --version"
 		;;
 	l32-summarize)
 		echo "-b= --batch= -c= --ctx= --chat-format= --date= -f --file --focus= --format="
 		echo "-h --help --check-weights --cache-mem= --kv-f16 --language= --max-line= --max-tokens="
-		echo "--max-words= -m= --model= --progress -r --raw --seed="
+		echo "--max-words= -m= --model= --prefix-cache= --progress -r --raw --seed="
 		echo "--temperature= -T --text -t= --threads= -V --version"
 		;;
 	l32-tokenize)
@@ -104,7 +104,7 @@ _l32()
 		COMPREPLY=($(compgen -P "$pre" -W "query concise formal casual simplify grammar translate" -- "$cur"))
 		return
 		;;
-	-m | --model | --tokenizer | --api-key-file | --grammar)
+	-m | --model | --tokenizer | --api-key-file | --grammar | --prefix-cache)
 		_l32_files "$cur" "$pre"
 		return
 		;;

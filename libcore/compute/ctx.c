@@ -25,6 +25,7 @@ l32_ctx_params_init(struct l32_ctx_params *p)
 	p->n_threads = 0;
 	p->kv_f16 = 0;
 	p->cache_mem = -1;
+	p->prefix_cache = NULL;
 }
 
 static size_t

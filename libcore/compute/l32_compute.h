@@ -17,6 +17,7 @@ struct l32_ctx_params {
 	int kv_f16;      /* store K/V in f16 */
 	long long cache_mem; /* bytes of the engine's prefix cache: 0 off,
 	                      * -1 (l32_ctx_params_init) the default */
+	const char *prefix_cache; /* the prefix cache file, or NULL */
 };
 
 void l32_ctx_params_init(struct l32_ctx_params *p);

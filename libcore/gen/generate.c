@@ -156,9 +156,10 @@ l32_engine_new(struct l32_model *m, const struct l32_ctx_params *cp, struct l32_
 	e->b_out = calloc((size_t)cp->n_batch, 1);
 	e->dest = calloc((size_t)cp->n_batch, sizeof(*e->dest));
 	e->slot_used = calloc((size_t)cp->n_seq, 1);
-	if (cp->cache_mem != 0)
-		e->prefix = l32_prefix_new(e->ctx, cp->cache_mem > 0 ? (size_t)cp->cache_mem :
-		    l32_prefix_default_mem(e->ctx, cp->n_ctx, cp->n_seq));
+	if (l32_prefix_open(&e->prefix, e->ctx, m, cp, err) == -1) {
+		l32_engine_free(e);
+		return NULL;
+	}
 	if (e->sm == NULL || !e->b_tok || !e->b_pos || !e->b_seq || !e->b_out || !e->dest ||
 	    !e->slot_used) {
 		l32_engine_free(e);
@@ -190,6 +191,12 @@ l32_engine_free(struct l32_engine *e)
 	free(e->dest);
 	free(e->slot_used);
 	free(e);
+}
+
+int
+l32_engine_save_prefix(struct l32_engine *e, struct l32_err *err)
+{
+	return l32_prefix_save(e->prefix, err);
 }
 
 void

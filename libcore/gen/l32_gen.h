@@ -113,10 +113,17 @@ typedef int (*l32_gen_stream_fn)(void *arg, int32_t index, const char *text,
 
 struct l32_engine;
 
-/* An engine owns a context (KV cache) with room for n_seq sequences. */
+/* An engine owns a context (KV cache) with room for n_seq sequences, and
+ * a prefix cache (cp->cache_mem), over the prefix cache file
+ * cp->prefix_cache when that exists: a file made for another model, K/V
+ * layout or build, or damaged, fails the engine with err naming it. */
 struct l32_engine *l32_engine_new(struct l32_model *m, const struct l32_ctx_params *cp,
     struct l32_err *err);
 void l32_engine_free(struct l32_engine *e);
+/* At a normal end: writes the prefix cache to cp->prefix_cache when that
+ * file did not exist at l32_engine_new.  0 written (or no file to write),
+ * 1 nothing written with the reason in err->msg, -1 failed (err set). */
+int l32_engine_save_prefix(struct l32_engine *e, struct l32_err *err);
 struct l32_ctx *l32_engine_ctx(struct l32_engine *e);
 int32_t l32_engine_n_ctx(const struct l32_engine *e);
 int32_t l32_engine_n_seq(const struct l32_engine *e);

@@ -13,15 +13,28 @@
 #include "compute/l32_compute.h"
 
 struct l32_prefix;
+struct l32_model;
 
-/* A cache of at most mem bytes of blocks for the K/V layout of c; NULL
- * when not even one block fits (the cache is then off) or out of
- * memory. */
-struct l32_prefix *l32_prefix_new(const struct l32_ctx *c, size_t mem);
+/* The engine's prefix cache for context c of model m: at most
+ * cp->cache_mem bytes of blocks in memory (-1: l32_prefix_default_mem),
+ * over the blocks of the file cp->prefix_cache when it names one that
+ * exists (mapped read-only and checked against the model, the K/V layout
+ * and the build: a file made otherwise is refused, -1 with err naming the
+ * file, the field and both values).  When the file does not exist, the
+ * blocks held at the end are written to it by l32_prefix_save.  *pc is
+ * NULL when the cache is off (no file, and not one block fits). */
+int l32_prefix_open(struct l32_prefix **pc, const struct l32_ctx *c,
+    const struct l32_model *m, const struct l32_ctx_params *cp, struct l32_err *err);
 void l32_prefix_free(struct l32_prefix *pc);
 /* The default bound: the engine's own K/V cache (every sequence's whole
  * window), at most a quarter of the memory available. */
 size_t l32_prefix_default_mem(const struct l32_ctx *c, int32_t n_ctx, int32_t n_seq);
+/* Writes the blocks the cache holds to the file it was opened with when
+ * that did not exist then: 0 when written or there is no file to write;
+ * 1 when nothing was written, with the reason in err->msg (no prompt held
+ * a whole block, or another process wrote the file first); -1 with err
+ * set when writing failed. */
+int l32_prefix_save(struct l32_prefix *pc, struct l32_err *err);
 
 /* Fills an empty sequence with the longest cached prefix of prompt that
  * leaves at least its last token to compute and ends at a multiple of

@@ -26,6 +26,15 @@ struct l32_tokenizer *l32_model_tokenizer(const struct l32_model *m);
 const char *l32_model_desc(const struct l32_model *m);
 /* Bytes of weights mapped. */
 uint64_t l32_model_weight_bytes(const struct l32_model *m);
+/* What tells one model from another for files that hold what was
+ * computed with it: the model files' size, and a hash of their headers,
+ * hyperparameters, norms and samples of every weight matrix (fast: not the
+ * whole file). */
+struct l32_model_id {
+	uint64_t file_bytes;  /* the model file's size; a directory's shards' */
+	uint64_t hash;
+};
+void l32_model_identity(const struct l32_model *m, struct l32_model_id *id);
 /* Reads every weight (each row widened to f32) and fails, naming the
  * tensor, row and column, at the first NaN or infinity (L32_ERR_FORMAT).
  * Reads the whole file: meant to be asked for, not done at every start. */

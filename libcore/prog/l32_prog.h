@@ -248,6 +248,7 @@ enum {
 	L32_OPT_TEMPERATURE,        /* --temperature T */
 	L32_OPT_CHECK_WEIGHTS,      /* --check-weights */
 	L32_OPT_CACHE_MEM,          /* --cache-mem BYTES */
+	L32_OPT_PREFIX_CACHE,       /* --prefix-cache FILE */
 	L32_OPT_OWN = 512,          /* the first value for a program's own options */
 };
 
@@ -263,6 +264,7 @@ struct l32_common {
 	long long batch;            /* -b; L32_BATCH_AUTO: chosen at start-up */
 	int kv_f16;
 	long long cache_mem;        /* --cache-mem: prefix cache bytes, 0 off, -1 the default */
+	const char *prefix_cache;   /* --prefix-cache: the prefix cache file, or NULL */
 	int check_weights;          /* --check-weights: look at every weight at start-up */
 	enum l32_chat_format chat_format;
 	const char *date;           /* --date; NULL: $L32_DATE or the default */
@@ -324,6 +326,11 @@ int l32_program_getopt(struct l32_program *p, int argc, char *const argv[]);
 int l32_program_open(struct l32_program *p, struct l32_err *err);
 /* Context parameters from -c, -b, -t and --kv-f16 for the model. */
 void l32_program_ctx_params(const struct l32_program *p, struct l32_ctx_params *cp);
+/* At the end of a run that ended with status: writes the prefix cache
+ * file (--prefix-cache, when it did not exist at the start) unless a
+ * signal stopped the run; warns when it writes nothing or fails.  Returns
+ * status, or L32_EXIT_FATAL when writing failed and status was lower. */
+int l32_program_save(struct l32_program *p, int status);
 void l32_program_close(struct l32_program *p);
 
 /* ------------------------------------------------------------- job queue */

@@ -1,6 +1,6 @@
 /*
  * options.c - the command-line options the programs share (-m, -t, -c,
- * -b, --kv-f16, --cache-mem, --chat-format, --date, --max-line, --progress, -r, -T,
+ * -b, --kv-f16, --cache-mem, --prefix-cache, --chat-format, --date, --max-line, --progress, -r, -T,
  * --max-tokens, --seed, --temperature), read the same way everywhere,
  * and the getopt_long tables that join them to a program's own.
  */
@@ -92,6 +92,13 @@ l32_common_opt(struct l32_common *c, int ch, const char *arg)
 	case L32_OPT_DATE: c->date = arg; return 1;
 	case L32_OPT_CHAT_FORMAT: return chat_format(c, arg);
 	case L32_OPT_CACHE_MEM: return cache_mem(c, arg);
+	case L32_OPT_PREFIX_CACHE:
+		if (*arg == '\0') {
+			warnx("--prefix-cache: expected a file name");
+			return -1;
+		}
+		c->prefix_cache = arg;
+		return 1;
 	case L32_OPT_MAX_LINE:
 		if (l32_opt_num("--max-line", arg, 1, 1LL << 40, &v) == -1)
 			return -1;
@@ -154,6 +161,7 @@ static const struct shared_opt shared_opts[] = {
 	{ L32_TAKES_CHAT, "chat-format", required_argument, L32_OPT_CHAT_FORMAT, NULL },
 	{ L32_TAKES_CHAT, "date", required_argument, L32_OPT_DATE, NULL },
 	{ L32_TAKES_GEN, "cache-mem", required_argument, L32_OPT_CACHE_MEM, NULL },
+	{ L32_TAKES_GEN, "prefix-cache", required_argument, L32_OPT_PREFIX_CACHE, NULL },
 	{ L32_TAKES_GEN, "max-tokens", required_argument, L32_OPT_MAX_TOKENS, NULL },
 	{ L32_TAKES_GEN, "seed", required_argument, L32_OPT_SEED, NULL },
 	{ L32_TAKES_GEN, "temperature", required_argument, L32_OPT_TEMPERATURE, NULL },

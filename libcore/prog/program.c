@@ -4,6 +4,7 @@
  * environment variables, and the checks of "model" and of unknown fields.
  */
 #include <err.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,7 @@ l32_program_ctx_params(const struct l32_program *p, struct l32_ctx_params *cp)
 	ctx_params(p->model, (int32_t)p->opt.ctx, (int32_t)p->opt.batch, (int)p->opt.threads,
 	    p->opt.kv_f16, cp);
 	cp->cache_mem = p->opt.cache_mem;
+	cp->prefix_cache = p->opt.prefix_cache;
 }
 
 /* -b auto: for a generating program the step size measured on the model
@@ -222,6 +224,13 @@ l32_program_open(struct l32_program *p, struct l32_err *err)
 	p->tok = l32_model_tokenizer(p->model);
 	if (p->opt.check_weights && l32_model_check_weights(p->model, err) == -1)
 		return L32_EXIT_FATAL;
+	if ((p->takes & L32_TAKES_GEN) && p->opt.prefix_cache != NULL && p->opt.cache_mem == 0 &&
+	    access(p->opt.prefix_cache, F_OK) == -1 && errno == ENOENT) {
+		/* the file is written from the cache in memory, which 0 turns off */
+		l32_err_set(err, L32_ERR_INVALID, "--prefix-cache %s: the file does not exist, and "
+		    "with --cache-mem 0 nothing would be kept to write to it", p->opt.prefix_cache);
+		return L32_EXIT_USAGE;
+	}
 	if (p->opt.batch == L32_BATCH_AUTO && resolve_batch(p, err) == -1)
 		return L32_EXIT_FATAL;
 	if (p->takes & L32_TAKES_GEN) {
@@ -233,6 +242,22 @@ l32_program_open(struct l32_program *p, struct l32_err *err)
 	}
 	l32_fingerprint(p->model, (int)p->opt.threads, p->fingerprint, sizeof(p->fingerprint));
 	return 0;
+}
+
+int
+l32_program_save(struct l32_program *p, int status)
+{
+	struct l32_err err;
+	int rc;
+
+	/* a run a signal stopped ends at once; the next run writes the file */
+	if (p->engine == NULL || l32_filter_stopping())
+		return status;
+	l32_err_clear(&err);
+	if ((rc = l32_engine_save_prefix(p->engine, &err)) == 0)
+		return status;
+	warnx("--prefix-cache %s", err.msg);
+	return rc == -1 && status < L32_EXIT_FATAL ? L32_EXIT_FATAL : status;
 }
 
 void
