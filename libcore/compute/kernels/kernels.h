@@ -109,7 +109,9 @@ struct l32_kernels {
  * reference within the rounding of the 8-bit activations; rows, rows_xq
  * and gemm the dot kernel's results bit for bit; the quantizer the same
  * bytes as xq.c's) and an entry in cpu.h's enum l32_isa with the features
- * it needs.  tests/unit/test_kernels.c checks every row of every table.
+ * it needs.  tests/unit/test_kernels.c checks every row of every table,
+ * tests/unit/test_attention.c the attention kernels of its F32 and F16
+ * rows (against a double-precision softmax, to about 1e-5).
  *
  * The x86 ISAs share one template on 256-bit vectors (x86_drivers.inc:
  * the drivers and the table; x86_vec.inc: the vector helpers;
