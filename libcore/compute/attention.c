@@ -2,8 +2,8 @@
  * attention.c - softmax(q·Kᵀ / sqrt(head_dim) + causal mask) · V for every
  * head of every batch token over its sequence's K/V cache (GQA: a group of
  * query heads shares one KV head).  A prompt's run of queries goes to BLIS
- * a chunk at a time; single queries (decode steps) run head by head over
- * the thread pool.
+ * a chunk at a time; single queries (decode steps) run KV head by KV head
+ * over the thread pool, a long one's positions spread over the threads.
  */
 #include <math.h>
 #include <stdatomic.h>
@@ -31,84 +31,211 @@ softmax(float *s, int32_t n)
 		s[t] *= inv;
 }
 
-/* hd values of row t of a K/V block from offset off: in place for an f32
- * cache, widened into tmp (hd) for an f16 one. */
-static const float *
-kv_row(const struct l32_kv *kv, const void *block, int32_t t, int32_t off,
-    int32_t hd, float *tmp)
-{
-	size_t i = (size_t)t * (size_t)kv->kv_dim + (size_t)off;
+/*
+ * Decode attention: the single queries of a batch, one (query, KV head)
+ * pair, an item, at a time: the kernel (kernels.h, l32_attn_fn) makes
+ * each L32_ATTN_CHUNK positions' share of the softmax for all the query
+ * heads of the KV head at once, and the shares are merged in position
+ * order.  When there are few items for the threads (one long sequence),
+ * the chunks of an item are spread over the threads, their shares kept
+ * in c->att_part and merged afterwards in the same order: the same
+ * operations either way, so a query's result depends only on its
+ * position.
+ */
 
-	if (!kv->f16)
-		return (const float *)block + i;
-	l32_dequant_row_f16((const uint16_t *)block + i, tmp, hd);
-	return tmp;
+/* Floats of one chunk's share: m and l of each head of a group, then
+ * their outputs (kernels.h). */
+static size_t
+part_floats(const struct l32_ctx *c)
+{
+	return (size_t)(c->n_heads / c->n_kv_heads) * (size_t)(c->head_dim + 2);
 }
 
-typedef float v4f __attribute__((vector_size(16)));
-
-/* One head of one query: o_h = softmax(q_h · K_g[0..pos]ᵀ / sqrt(hd)) ·
- * V_g[0..pos], K_g and V_g the head's KV head at offset off of each cache
- * row.  s (n_ctx) and tmp (head_dim) are the calling thread's scratch. */
-static void
-attend_head(const struct l32_ctx *c, const void *K, const void *V,
-    const float *qh, int32_t pos, int32_t off, float *oh, float *s, float *tmp)
+/* The chunks of a query at pos. */
+static int32_t
+n_chunks(int32_t pos)
 {
-	l32_dot_fn dot = l32_kernels_get(L32_TYPE_F32)->dot;
-	int32_t hd = c->head_dim;
-	float scale = 1.0f / sqrtf((float)hd);
-
-	for (int32_t t = 0; t <= pos; t++)
-		s[t] = dot(kv_row(&c->kv, K, t, off, hd, tmp), qh, hd) * scale;
-	softmax(s, pos + 1);
-	memset(oh, 0, (size_t)hd * sizeof(float));
-	for (int32_t t = 0; t <= pos; t++) {
-		const float *vt = kv_row(&c->kv, V, t, off, hd, tmp);
-		float w = s[t];
-		int32_t d = 0;
-
-		/* oh += w vt, four lanes at a time (SSE on any x86-64) */
-		for (; d + 4 <= hd; d += 4) {
-			v4f o, v;
-
-			memcpy(&o, oh + d, sizeof(o));
-			memcpy(&v, vt + d, sizeof(v));
-			o += w * v;
-			memcpy(oh + d, &o, sizeof(o));
-		}
-		for (; d < hd; d++)
-			oh[d] += w * vt[d];
-	}
+	return pos / L32_ATTN_CHUNK + 1;
 }
 
-/* The single queries of a batch (decode steps), one (query, head) pair at
- * a time over the threads. */
+size_t
+l32_attention_tmp_floats(const struct l32_ctx *c)
+{
+	return l32_attn_tmp_floats(c->n_heads / c->n_kv_heads, c->head_dim) +
+	    2 * part_floats(c);
+}
+
+size_t
+l32_attention_part_floats(const struct l32_ctx *c)
+{
+	return (size_t)ATT_SPLIT * (size_t)c->n_threads *
+	    (size_t)n_chunks(c->p.n_ctx - 1) * part_floats(c);
+}
+
 struct decode_attn_job {
 	struct l32_ctx *c;
+	l32_attn_fn attn;
 	int32_t layer, n;     /* queries: slots c->decode_q[0..n) */
+	int32_t items;        /* n * n_kv_heads */
+	int32_t *first;       /* spread: item i's chunks are units first[i] .. first[i+1]-1 */
 	atomic_int next;
 };
 
+/* Chunk ch of an item's positions into out (part_floats). */
 static void
-decode_attn_run(void *arg, int ith, int nth)
+chunk_share(const struct decode_attn_job *j, int32_t item, int32_t ch, float *tmp,
+    float *out)
+{
+	const struct l32_ctx *c = j->c;
+	int32_t g = c->n_heads / c->n_kv_heads, hd = c->head_dim, kvh = item % c->n_kv_heads;
+	const struct slot *sl = &c->slots[c->decode_q[item / c->n_kv_heads]];
+	int32_t t0 = ch * L32_ATTN_CHUNK, n = sl->pos + 1 - t0;
+	size_t es = c->kv.f16 ? sizeof(uint16_t) : sizeof(float);
+	size_t off = ((size_t)t0 * (size_t)c->kv_dim + (size_t)kvh * (size_t)hd) * es;
+	struct l32_attn_chunk a = {
+		.k = (const char *)l32_kv_block(&c->kv, j->layer, sl->seq, 0) + off,
+		.v = (const char *)l32_kv_block(&c->kv, j->layer, sl->seq, 1) + off,
+		.ld = c->kv_dim,
+		.q = c->q + (size_t)sl->idx * (size_t)c->q_dim + (size_t)kvh * (size_t)g * (size_t)hd,
+		.g = g, .hd = hd, .n = n < L32_ATTN_CHUNK ? n : L32_ATTN_CHUNK,
+		.scale = 1.0f / sqrtf((float)hd),
+		.tmp = tmp, .out = out,
+	};
+
+	j->attn(&a);
+}
+
+/* acc := acc merged with the share of the chunk after it: both
+ * rescaled to their common max. */
+static void
+merge(float *acc, const float *part, int32_t g, int32_t hd)
+{
+	for (int32_t i = 0; i < g; i++) {
+		float m = acc[i] > part[i] ? acc[i] : part[i];
+		float a = expf(acc[i] - m), b = expf(part[i] - m);
+		float *o = acc + 2 * g + (size_t)i * (size_t)hd;
+		const float *p = part + 2 * g + (size_t)i * (size_t)hd;
+
+		acc[i] = m;
+		acc[g + i] = acc[g + i] * a + part[g + i] * b;
+		for (int32_t d = 0; d < hd; d++)
+			o[d] = o[d] * a + p[d] * b;
+	}
+}
+
+/* The item's output heads := its merged share over its sum. */
+static void
+finish(const struct decode_attn_job *j, int32_t item, const float *acc)
+{
+	const struct l32_ctx *c = j->c;
+	int32_t g = c->n_heads / c->n_kv_heads, hd = c->head_dim, kvh = item % c->n_kv_heads;
+	const struct slot *sl = &c->slots[c->decode_q[item / c->n_kv_heads]];
+	float *o = c->att + (size_t)sl->idx * (size_t)c->q_dim + (size_t)kvh * (size_t)g * (size_t)hd;
+
+	for (int32_t i = 0; i < g; i++) {
+		float inv = 1.0f / acc[g + i];
+
+		for (int32_t d = 0; d < hd; d++)
+			o[(size_t)i * (size_t)hd + (size_t)d] = acc[2 * g + (size_t)i * (size_t)hd + (size_t)d] * inv;
+	}
+}
+
+static float *
+thread_tmp(const struct l32_ctx *c, int ith)
+{
+	return c->att_tmp + (size_t)ith * l32_attention_tmp_floats(c);
+}
+
+/* Whole items, one thread each: its chunks in order, merged as they come. */
+static void
+decode_items_run(void *arg, int ith, int nth)
 {
 	struct decode_attn_job *j = arg;
-	struct l32_ctx *c = j->c;
-	int32_t hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
-	float *s = c->scores + (size_t)ith * (size_t)c->p.n_ctx;
-	float *tmp = c->kvrow + (size_t)ith * (size_t)hd;
-	int i;
+	const struct l32_ctx *c = j->c;
+	float *tmp = thread_tmp(c, ith);
+	float *acc = tmp + l32_attn_tmp_floats(c->n_heads / c->n_kv_heads, c->head_dim);
+	float *cur = acc + part_floats(c);
+	int32_t g = c->n_heads / c->n_kv_heads;
+	int it;
 
 	(void)nth;
-	while ((i = atomic_fetch_add(&j->next, 1)) < j->n * c->n_heads) {
-		const struct slot *sl = &c->slots[c->decode_q[i / c->n_heads]];
-		int32_t h = i % c->n_heads;
-		size_t qo = (size_t)sl->idx * c->q_dim + (size_t)h * hd;
+	while ((it = atomic_fetch_add(&j->next, 1)) < j->items) {
+		int32_t nc = n_chunks(c->slots[c->decode_q[it / c->n_kv_heads]].pos);
 
-		attend_head(c, l32_kv_block(&c->kv, j->layer, sl->seq, 0),
-		    l32_kv_block(&c->kv, j->layer, sl->seq, 1), c->q + qo, sl->pos,
-		    (h / group) * hd, c->att + qo, s, tmp);
+		chunk_share(j, it, 0, tmp, acc);
+		for (int32_t ch = 1; ch < nc; ch++) {
+			chunk_share(j, it, ch, tmp, cur);
+			merge(acc, cur, g, c->head_dim);
+		}
+		finish(j, it, acc);
 	}
+}
+
+/* Spread items, first pass: every chunk of every item into its place
+ * in c->att_part. */
+static void
+decode_chunks_run(void *arg, int ith, int nth)
+{
+	struct decode_attn_job *j = arg;
+	const struct l32_ctx *c = j->c;
+	float *tmp = thread_tmp(c, ith);
+	int32_t it = 0;
+	int u;
+
+	(void)nth;
+	while ((u = atomic_fetch_add(&j->next, 1)) < j->first[j->items]) {
+		/* a thread's units only grow, so its item does too */
+		while (j->first[it + 1] <= u)
+			it++;
+		chunk_share(j, it, u - j->first[it], tmp, c->att_part + (size_t)u * part_floats(c));
+	}
+}
+
+/* Spread items, second pass: each item's shares merged in order. */
+static void
+decode_merge_run(void *arg, int ith, int nth)
+{
+	struct decode_attn_job *j = arg;
+	const struct l32_ctx *c = j->c;
+	size_t pf = part_floats(c);
+	int it;
+
+	(void)ith;
+	(void)nth;
+	while ((it = atomic_fetch_add(&j->next, 1)) < j->items) {
+		float *acc = c->att_part + (size_t)j->first[it] * pf;
+
+		for (int32_t u = j->first[it] + 1; u < j->first[it + 1]; u++)
+			merge(acc, c->att_part + (size_t)u * pf, c->n_heads / c->n_kv_heads,
+			    c->head_dim);
+		finish(j, it, acc);
+	}
+}
+
+static void
+attend_decode(struct l32_ctx *c, int32_t layer, int32_t n)
+{
+	struct decode_attn_job j = { c, l32_attn_kernel(c->kv.f16), layer, n,
+	    n * c->n_kv_heads, NULL, 0 };
+	int64_t keys = 0;
+
+	for (int32_t i = 0; i < n; i++)
+		keys += c->slots[c->decode_q[i]].pos + 1;
+	atomic_init(&j.next, 0);
+	if (c->n_threads == 1 || j.items >= ATT_SPLIT * c->n_threads) {
+		l32_pool_share_work(c->pool, decode_items_run, &j,
+		    2 * keys * c->n_heads * c->head_dim);
+		return;
+	}
+	j.first = c->att_first;
+	j.first[0] = 0;
+	for (int32_t it = 0; it < j.items; it++)
+		j.first[it + 1] = j.first[it] +
+		    n_chunks(c->slots[c->decode_q[it / c->n_kv_heads]].pos);
+	l32_pool_share_work(c->pool, decode_chunks_run, &j, 2 * keys * c->n_heads * c->head_dim);
+	atomic_store(&j.next, 0);
+	l32_pool_share_work(c->pool, decode_merge_run, &j,
+	    (int64_t)j.first[j.items] * (int64_t)part_floats(c) * 2);
 }
 
 /* Attention of nq queries of one sequence on BLIS, ATT_QCHUNK queries at
@@ -185,6 +312,48 @@ attend_prompt(struct l32_ctx *c, const float *K, const float *V, const float *q,
 	    2 * (int64_t)c->n_heads * nq * (pos[nq - 1] + 1) * c->head_dim);
 }
 
+/* Positions of an f16 cache widened at a time (a unit of the threads). */
+#define WIDEN_ROWS 256
+
+struct widen_job {
+	const void *K, *V;
+	float *k, *v;
+	int32_t L, kv_dim;
+	l32_dequant_fn dequant;
+	atomic_int next;
+};
+
+static void
+widen_run(void *arg, int ith, int nth)
+{
+	struct widen_job *j = arg;
+	int32_t units = (j->L + WIDEN_ROWS - 1) / WIDEN_ROWS;
+	int u;
+
+	(void)ith;
+	(void)nth;
+	while ((u = atomic_fetch_add(&j->next, 1)) < 2 * units) {
+		int32_t t0 = (u / 2) * WIDEN_ROWS;
+		int32_t n = j->L - t0 < WIDEN_ROWS ? j->L - t0 : WIDEN_ROWS;
+		size_t at = (size_t)t0 * (size_t)j->kv_dim;
+
+		j->dequant((const uint16_t *)(u % 2 ? j->V : j->K) + at,
+		    (u % 2 ? j->v : j->k) + at, (int64_t)n * j->kv_dim);
+	}
+}
+
+/* c->k_wide, c->v_wide := positions [0, L) of an f16 K and V block, by
+ * the installed F16 kernel over the threads (exact, as any widening). */
+static void
+widen(struct l32_ctx *c, const void *K, const void *V, int32_t L)
+{
+	struct widen_job j = { K, V, c->k_wide, c->v_wide, L, c->kv_dim,
+	    l32_kernels_get(L32_TYPE_F16)->dequant, 0 };
+
+	atomic_init(&j.next, 0);
+	l32_pool_share_work(c->pool, widen_run, &j, 2 * (int64_t)L * c->kv_dim);
+}
+
 /* Attention of a run of whole query chunks (see l32_attention) of one
  * sequence, on BLIS; their K/V are already in the cache. */
 static void
@@ -204,8 +373,7 @@ attend_group(struct l32_ctx *c, int32_t layer, const struct group *g)
 	}
 	L = sl[g->n - 1].pos + 1;
 	if (c->kv.f16) {
-		l32_kv_widen(&c->kv, K, L, c->k_wide);
-		l32_kv_widen(&c->kv, V, L, c->v_wide);
+		widen(c, K, V, L);
 		K = c->k_wide;
 		V = c->v_wide;
 	}
@@ -270,13 +438,6 @@ l32_attention(struct l32_ctx *c, int32_t layer, int32_t n_groups)
 			attend_group(c, layer, &sub);
 		}
 	}
-	if (n1 > 0) {
-		struct decode_attn_job j = { c, layer, n1, 0 };
-		int64_t keys = 0;
-
-		for (int32_t i = 0; i < n1; i++)
-			keys += c->slots[c->decode_q[i]].pos + 1;
-		atomic_init(&j.next, 0);
-		l32_pool_share_work(c->pool, decode_attn_run, &j, 2 * keys * c->n_heads * c->head_dim);
-	}
+	if (n1 > 0)
+		attend_decode(c, layer, n1);
 }

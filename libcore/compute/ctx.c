@@ -60,7 +60,9 @@ ctx_layout(struct l32_ctx *c, char *base)
 	TAKE(scores, (size_t)c->n_threads * ATT_QCHUNK * nctx);
 	TAKE(k_wide, c->p.kv_f16 ? nctx * c->kv_dim : 0);
 	TAKE(v_wide, c->p.kv_f16 ? nctx * c->kv_dim : 0);
-	TAKE(kvrow, (size_t)c->n_threads * c->head_dim);
+	TAKE(att_tmp, (size_t)c->n_threads * l32_attention_tmp_floats(c));
+	TAKE(att_part, l32_attention_part_floats(c));
+	TAKE(att_first, (size_t)ATT_SPLIT * c->n_threads + 1);
 	TAKE(xo, nb * c->dim);
 	TAKE(logits, nb * c->vocab);
 	TAKE(slots, nb);

@@ -21,6 +21,10 @@
 /* chunk boundaries are where a cache may be taken over (l32_attention) */
 _Static_assert(L32_CTX_ALIGN % ATT_QCHUNK == 0, "L32_CTX_ALIGN must be whole chunks");
 
+/* Decode attention spreads a query's positions over the threads while
+ * it has fewer than ATT_SPLIT (query, KV head) pairs per thread. */
+#define ATT_SPLIT 4
+
 /* A token of the batch, for grouping by sequence. */
 struct slot {
 	int32_t seq, pos, idx;
@@ -55,7 +59,11 @@ struct l32_ctx {
 	float *scores;    /* (n_threads, ATT_QCHUNK, n_ctx) attention weights, per thread */
 	float *k_wide;    /* (n_ctx, kv_dim) a sequence's f16 K widened; kv_f16 only */
 	float *v_wide;    /* (n_ctx, kv_dim) its V widened */
-	float *kvrow;     /* (n_threads, head_dim) one f16 K/V row widened, per thread */
+	float *att_tmp;   /* (n_threads, l32_attention_tmp_floats) decode attention
+	                   * scratch, per thread */
+	float *att_part;  /* (l32_attention_part_floats) the chunks' shares of
+	                   * spread decode attention */
+	int32_t *att_first; /* (ATT_SPLIT * n_threads + 1) its first chunk per pair */
 	float *xo;        /* (n_batch, dim) final normalized states of output tokens */
 	float *logits;    /* (n_batch, vocab) */
 	struct slot *slots;   /* (n_batch) batch tokens grouped by seq, by pos */
@@ -80,5 +88,8 @@ int l32_batch_plan(struct l32_ctx *c, const struct l32_batch *b, int32_t *n_grou
  * cache (this layer's K/V of the batch already stored): runs of a
  * sequence's queries on BLIS, single queries over the threads. */
 void l32_attention(struct l32_ctx *c, int32_t layer, int32_t n_groups);
+/* Floats of decode attention's scratch per thread, and of its shares. */
+size_t l32_attention_tmp_floats(const struct l32_ctx *c);
+size_t l32_attention_part_floats(const struct l32_ctx *c);
 
 #endif /* L32_CTX_H */

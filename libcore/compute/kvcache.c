@@ -100,17 +100,6 @@ l32_kv_store(struct l32_kv *kv, int32_t layer, int32_t seq, int32_t pos,
 	store_row(kv, l32_kv_block(kv, layer, seq, 1), pos, v);
 }
 
-void
-l32_kv_widen(const struct l32_kv *kv, const void *block, int32_t n, float *out)
-{
-	size_t count = (size_t)n * (size_t)kv->kv_dim;
-
-	if (kv->f16)
-		l32_dequant_row_f16(block, out, (int64_t)count);
-	else
-		memcpy(out, block, count * sizeof(float));
-}
-
 size_t
 l32_kv_pos_bytes(const struct l32_kv *kv)
 {

@@ -36,8 +36,6 @@ void *l32_kv_block(const struct l32_kv *kv, int32_t layer, int32_t seq, int whic
 /* Writes the K and V rows (kv_dim each) of one position. */
 void l32_kv_store(struct l32_kv *kv, int32_t layer, int32_t seq, int32_t pos,
     const float *k, const float *v);
-/* Copies positions [0, n) of a K or V block to f32 rows (n, kv_dim). */
-void l32_kv_widen(const struct l32_kv *kv, const void *block, int32_t n, float *out);
 
 /* Bytes of one position: every layer's K and V row. */
 size_t l32_kv_pos_bytes(const struct l32_kv *kv);

@@ -383,7 +383,8 @@ run_chunks(struct l32_ctx *c, int32_t seq, const int32_t *tok, int32_t n,
 }
 
 static struct l32_ctx *
-new_ctx(struct l32_model *m, int32_t n_ctx, int32_t n_seq, int32_t n_batch, int kv_f16)
+new_ctx_threads(struct l32_model *m, int32_t n_ctx, int32_t n_seq, int32_t n_batch,
+    int kv_f16, int threads)
 {
 	struct l32_ctx_params p;
 	struct l32_err err;
@@ -393,11 +394,17 @@ new_ctx(struct l32_model *m, int32_t n_ctx, int32_t n_seq, int32_t n_batch, int 
 	p.n_ctx = n_ctx;
 	p.n_seq = n_seq;
 	p.n_batch = n_batch;
-	p.n_threads = 1;
+	p.n_threads = threads;
 	p.kv_f16 = kv_f16;
 	c = l32_ctx_new(m, &p, &err);
 	ck_assert_msg(c != NULL, "l32_ctx_new: %s", err.msg);
 	return c;
+}
+
+static struct l32_ctx *
+new_ctx(struct l32_model *m, int32_t n_ctx, int32_t n_seq, int32_t n_batch, int kv_f16)
+{
+	return new_ctx_threads(m, n_ctx, n_seq, n_batch, kv_f16, 1);
 }
 
 /* ------------------------------------------------------- golden comparison */
@@ -1445,6 +1452,67 @@ START_TEST(test_resume_aligned)
 }
 END_TEST
 
+/* One sequence's decode logits at a position past two decode attention
+ * chunks (L32_ATTN_CHUNK) are the same bits alone and beside 3 other
+ * sequences, on 1 thread and on 2 (alone on 2 its chunks are spread over
+ * the threads, beside the others not), with an f32 and an f16 cache. */
+START_TEST(test_decode_invariance)
+{
+	int kv_f16 = _i;
+	struct l32_model *m = recipe_model("tiny", L32_TYPE_F32);
+	/* seq 4 is a copy of seq 0, decoded beside 1..3 */
+	int32_t lens[4] = { 2 * L32_ATTN_CHUNK + 77, 40, L32_ATTN_CHUNK + 3, 2 * L32_ATTN_CHUNK };
+	int32_t n = lens[0], nb = 64, *tok[4];
+	float *want = malloc(VOCAB * sizeof(float));
+	uint64_t x = 11;
+
+	ck_assert(want != NULL);
+	for (int s = 0; s < 4; s++) {
+		ck_assert((tok[s] = malloc((size_t)(lens[s] + 1) * sizeof(int32_t))) != NULL);
+		for (int32_t i = 0; i <= lens[s]; i++) {
+			x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+			tok[s][i] = (int32_t)((x >> 33) % 128000);
+		}
+	}
+	for (int threads = 1; threads <= 2; threads++) {
+		struct l32_ctx *c = new_ctx_threads(m, n + 1, 5, nb, kv_f16, threads);
+		int32_t bt[4], bp[4], bs[4];
+		uint8_t out[4] = { L32_OUT_LOGITS, L32_OUT_LOGITS, L32_OUT_LOGITS, L32_OUT_LOGITS };
+		struct l32_batch b = { 1, bt, bp, bs, out };
+		struct l32_err err;
+
+		for (int s = 0; s < 4; s++)
+			decode_span(c, tok[s], 0, lens[s], nb, s);
+		l32_ctx_seq_copy(c, 0, 4, n);
+		/* alone */
+		bt[0] = tok[0][n]; bp[0] = n; bs[0] = 0;
+		ck_assert_msg(l32_ctx_decode(c, &b, &err) == 0, "%s", err.msg);
+		if (threads == 1)
+			memcpy(want, l32_ctx_logits(c, 0), VOCAB * sizeof(float));
+		else
+			ck_assert_msg(memcmp(want, l32_ctx_logits(c, 0), VOCAB * sizeof(float)) == 0,
+			    "kv_f16 %d: alone on 2 threads differs from 1", kv_f16);
+		/* beside the others, third in the batch */
+		for (int s = 1, j = 0; s <= 4; s++, j++) {
+			int src = s == 4 ? 0 : s;
+
+			bt[j] = tok[src][lens[src]];
+			bp[j] = lens[src];
+			bs[j] = s;
+		}
+		b.n = 4;
+		ck_assert_msg(l32_ctx_decode(c, &b, &err) == 0, "%s", err.msg);
+		ck_assert_msg(memcmp(want, l32_ctx_logits(c, 3), VOCAB * sizeof(float)) == 0,
+		    "kv_f16 %d, %d threads: beside 3 sequences differs from alone", kv_f16, threads);
+		l32_ctx_free(c);
+	}
+	for (int s = 0; s < 4; s++)
+		free(tok[s]);
+	free(want);
+	l32_recipe_model_free(m);
+}
+END_TEST
+
 START_TEST(test_batch_errors)
 {
 	struct l32_model *m = recipe_model("tiny", L32_TYPE_F32);
@@ -1613,6 +1681,7 @@ forward_suite(void)
 	tcase_add_test(tc, test_embeddings);
 	tcase_add_test(tc, test_batch_errors);
 	tcase_add_loop_test(tc, test_resume_aligned, 0, 2);
+	tcase_add_loop_test(tc, test_decode_invariance, 0, 2);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("golden-memory");

@@ -77,6 +77,16 @@ l32_kernels_get(enum l32_type type)
 	return k->dot != NULL ? k : NULL;
 }
 
+l32_attn_fn
+l32_attn_kernel(int f16)
+{
+	l32_attn_fn f = installed_table[f16 ? L32_TYPE_F16 : L32_TYPE_F32].attn;
+
+	if (f != NULL)
+		return f;
+	return f16 ? l32_attn_portable_f16 : l32_attn_portable_f32;
+}
+
 void
 l32_kernels_install(const struct l32_kernels *table)
 {

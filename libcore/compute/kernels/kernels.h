@@ -38,6 +38,43 @@ typedef void (*l32_rows_xq_fn)(const struct l32_tensor *w, int64_t r0, int64_t r
 typedef void (*l32_gemm_xq_fn)(const struct l32_tensor *w, int64_t r0, int64_t r1,
     const void *panel, int64_t n, float *y, int64_t ldy);
 
+/*
+ * Decode attention of the query heads that share a KV head (GQA), over
+ * one chunk of positions of that head's cache: the chunk's unnormalised
+ * share of the softmax, which attention.c merges chunk by chunk in order
+ * (the running max and sum rescaling of FlashAttention).  Each K and V
+ * row is read, and for an f16 cache widened, once for the whole group.
+ *
+ * For each head i of the group, with s_t = scale * q_i . k_t over the
+ * chunk's rows t = 0..n-1:
+ *   out[i]             = m_i = max_t s_t
+ *   out[g + i]         = l_i = sum_t e^(s_t - m_i)
+ *   out[2g + i*hd + d] = sum_t e^(s_t - m_i) v_t[d]
+ * Chunks start at multiples of L32_ATTN_CHUNK in absolute positions, so
+ * a query's result is one fixed sequence of operations given its
+ * position, however the chunks are spread over threads.
+ */
+#define L32_ATTN_CHUNK 256
+struct l32_attn_chunk {
+	const void *k, *v;   /* row 0 of the chunk in the head's K and V:
+	                      * f32 elements in the F32 row of a table, f16
+	                      * in the F16 row */
+	int64_t ld;          /* elements from one row to the next (kv_dim) */
+	const float *q;      /* (g, hd) the group's queries */
+	int32_t g, hd, n;    /* heads, head_dim, rows (1..L32_ATTN_CHUNK) */
+	float scale;         /* of the scores */
+	float *tmp;          /* l32_attn_tmp_floats(g, hd) floats of scratch */
+	float *out;          /* g * (hd + 2) floats, as above */
+};
+typedef void (*l32_attn_fn)(const struct l32_attn_chunk *a);
+
+/* Rows of K or V an attention kernel widens (f16) and reuses at a time. */
+#define L32_ATTN_ROWS 16
+/* The scratch of an attention kernel: the scores of the chunk, and a
+ * block of widened rows. */
+#define l32_attn_tmp_floats(g, hd) \
+	((size_t)(g) * L32_ATTN_CHUNK + (size_t)L32_ATTN_ROWS * (size_t)(hd))
+
 /* The kernels of one weight type on one ISA: a row of a kernel table. */
 struct l32_kernels {
 	l32_dequant_fn dequant; /* one row (cols values) to f32, bit-identical
@@ -56,6 +93,9 @@ struct l32_kernels {
 	 * groups, with rows_xq's results bit for bit (NULL: prompts widen
 	 * rows for BLIS). */
 	l32_gemm_xq_fn gemm;
+	/* Only in the rows of the K/V cache's types (F32, F16): decode
+	 * attention over a chunk of that cache (l32_attn_fn). */
+	l32_attn_fn attn;
 };
 
 /*
@@ -69,7 +109,9 @@ struct l32_kernels {
  * reference within the rounding of the 8-bit activations; rows, rows_xq
  * and gemm the dot kernel's results bit for bit; the quantizer the same
  * bytes as xq.c's) and an entry in cpu.h's enum l32_isa with the features
- * it needs.  tests/unit/test_kernels.c checks every row of every table.
+ * it needs.  tests/unit/test_kernels.c checks every row of every table,
+ * tests/unit/test_attention.c the attention kernels of its F32 and F16
+ * rows (against a double-precision softmax, to about 1e-5).
  *
  * The x86 ISAs share one template on 256-bit vectors (x86_drivers.inc:
  * the drivers and the table; x86_vec.inc: the vector helpers;
@@ -104,6 +146,14 @@ const struct l32_kernels *l32_kernels_table(enum l32_isa isa);
 /* The installed kernels of a type; NULL when the type cannot be computed
  * with. */
 const struct l32_kernels *l32_kernels_get(enum l32_type type);
+/* The installed decode attention kernel of an f32 (f16 = 0) or f16
+ * cache; the portable one while quant.c's reference table, which has
+ * none, is installed. */
+l32_attn_fn l32_attn_kernel(int f16);
+/* The portable C attention kernels (portable_attn.c). */
+void l32_attn_portable_f32(const struct l32_attn_chunk *a);
+void l32_attn_portable_f16(const struct l32_attn_chunk *a);
+
 /* Installs a whole table (at start-up, or in tests; no context may be
  * running a product). */
 void l32_kernels_install(const struct l32_kernels *table);

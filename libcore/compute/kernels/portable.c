@@ -326,8 +326,10 @@ BLOCK_KERNELS(q6_k, L32_QK_K, L32_Q6_K_BYTES, L32_XQ_Q8K)
 	.rows = rows_##t, .xq = K, .quantize = quantize_##t, .rows_xq = rows_xq_##t }
 
 const struct l32_kernels l32_kernels_portable[L32_TYPE_COUNT] = {
-	PLAIN(F32, f32),
-	PLAIN(F16, f16),
+	[L32_TYPE_F32] = { .dequant = l32_dequant_row_f32, .dot = dot_f32,
+	    .rows = rows_f32, .attn = l32_attn_portable_f32 },
+	[L32_TYPE_F16] = { .dequant = l32_dequant_row_f16, .dot = dot_f16,
+	    .rows = rows_f16, .attn = l32_attn_portable_f16 },
 	PLAIN(BF16, bf16),
 	BLOCK(Q8_0, q8_0, L32_XQ_Q8),
 	BLOCK(Q4_0, q4_0, L32_XQ_Q8),
