@@ -410,17 +410,19 @@ START_TEST(test_rows)
 }
 END_TEST
 
-/* The prompt kernels (gemm) on n = 1..40 tokens in groups of 8, over an
- * odd range of rows: each result the dot kernel's bit for bit (so a token
- * gets the same logits in a prompt, alone, or in a decode step beside
- * others), and nothing outside the rows and tokens written. */
+/* The prompt kernels (gemm) on n = 1..133 tokens in groups of 8, over an
+ * odd range of rows (two whole tiles of 16 and 7 rows left over, for the
+ * kernels with 16-row tiles; past 128 tokens, where a tile's sums are
+ * stored and started again): each result the dot kernel's bit for bit (so
+ * a token gets the same logits in a prompt, alone, or in a decode step
+ * beside others), and nothing outside the rows and tokens written. */
 START_TEST(test_gemm)
 {
-	static const int64_t ns[] = { 1, 7, 8, 9, 16, 23, 40 };
+	static const int64_t ns[] = { 1, 4, 7, 8, 9, 16, 23, 40, 133 };
 	enum l32_type type;
 	const struct isa_path *isa;
 	struct l32_kernels ks;
-	const int64_t rows = 19, r0 = 2, r1 = 17, ldy = rows + 3, nmax = 40;
+	const int64_t rows = 43, r0 = 2, r1 = 41, ldy = rows + 3, nmax = 133;
 
 	split(_i, &type, &isa);
 	ks = kernels_of(isa, type);
