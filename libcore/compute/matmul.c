@@ -28,8 +28,9 @@
 /* Tokens from which widening rows for BLIS beats per-row dot products. */
 #define GEMM_MIN_TOKENS 8
 /* Tokens from which a type's prompt kernel (kernels.h: the same results
- * as its per-row kernel) beats the per-row one; with fewer, most lanes of
- * its groups of 8 would be empty. */
+ * as its per-row kernel) beats the per-row one, unless the kernel says
+ * otherwise (gemm_from); with fewer, most lanes of its groups of 8 would
+ * be empty. */
 #define GROUPS_MIN_TOKENS 6
 /* The fewest rows a thread claims at a time (claims are rounded to 4
  * rows; the 8-row decode passes take any count), and the most bytes: long enough for the kernels to stream,
@@ -355,7 +356,7 @@ l32_matmul(const struct l32_tensor *w, const float *x, int64_t n, float *y,
 		return 0;
 	/* before gemm_min: the prompt kernels give the rows kernels'
 	 * results, so decode steps of several sequences may take them */
-	if (k->gemm != NULL && n >= GROUPS_MIN_TOKENS)
+	if (k->gemm != NULL && n >= (k->gemm_from > 0 ? k->gemm_from : GROUPS_MIN_TOKENS))
 		return matmul_gemm(w, k, x, n, y, mm, err);
 	if (n < mm->gemm_min)
 		return matmul_rows(w, k, x, n, y, mm, err);

@@ -93,6 +93,9 @@ struct l32_kernels {
 	 * groups, with rows_xq's results bit for bit (NULL: prompts widen
 	 * rows for BLIS). */
 	l32_gemm_xq_fn gemm;
+	/* The fewest tokens for which gemm is faster than rows_xq (0: the
+	 * matmul's default). */
+	int gemm_from;
 	/* Only in the rows of the K/V cache's types (F32, F16): decode
 	 * attention over a chunk of that cache (l32_attn_fn). */
 	l32_attn_fn attn;
