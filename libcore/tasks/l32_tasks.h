@@ -106,6 +106,7 @@ struct l32_summary_call {
 	int32_t index, count;   /* this call's text among the level's */
 	int32_t text_tokens;    /* tokens of the text summarized */
 	int32_t prompt_tokens, completion_tokens;
+	int32_t cached_tokens;  /* prompt tokens the prefix cache held */
 	int32_t limit;          /* most text tokens a call of this stage takes */
 };
 
@@ -123,6 +124,7 @@ struct l32_summary {
 	int32_t chunks;         /* parts the text was cut into (1: it fit) */
 	int32_t calls, levels;
 	int64_t prompt_tokens, completion_tokens;  /* over every call */
+	int64_t cached_tokens;  /* prompt tokens the prefix cache held, over every call */
 	int truncated;          /* the final call ran out of room */
 };
 

@@ -124,9 +124,11 @@ finish(struct summ *m, struct pending *p, struct l32_buf *out)
 
 	p->c.prompt_tokens = (int32_t)p->prompt.n;
 	p->c.completion_tokens = (int32_t)p->ch.ids.n;
+	p->c.cached_tokens = p->ch.cached_tokens;
 	m->s->calls++;
 	m->s->prompt_tokens += p->c.prompt_tokens;
 	m->s->completion_tokens += p->c.completion_tokens;
+	m->s->cached_tokens += p->c.cached_tokens;
 	if (p->c.stage == L32_SUMMARY_WHOLE || p->c.stage == L32_SUMMARY_FINAL)
 		m->s->truncated = p->ch.finish == L32_FINISH_LENGTH;
 	for (; n > 0 && strchr(" \t\r\n", *t); t++, n--)
