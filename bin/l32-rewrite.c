@@ -199,10 +199,13 @@ response(const struct rewrite *w, const struct request *r)
 
 	for (i = 0; i < r->n_choices; i++)
 		completion += (json_int_t)r->choices[i].ids.n;
-	return json_pack("{s:s, s:o, s:s, s:s, s:{s:I, s:I, s:I}}", "object", "rewrite",
+	/* cached_tokens: the prompt tokens the prefix cache held (the n
+	 * rewrites share one prompt) */
+	return json_pack("{s:s, s:o, s:s, s:s, s:{s:I, s:I, s:I, s:{s:I}}}", "object", "rewrite",
 	    "rewrites", rewrites_json(r), "model", r->model, "system_fingerprint", w->p.fingerprint,
 	    "usage", "prompt_tokens", (json_int_t)r->prompt.n, "completion_tokens", completion,
-	    "total_tokens", (json_int_t)r->prompt.n + completion);
+	    "total_tokens", (json_int_t)r->prompt.n + completion, "prompt_tokens_details",
+	    "cached_tokens", (json_int_t)(r->n_choices > 0 ? r->choices[0].cached_tokens : 0));
 }
 
 /* --show-prompt: what the model would be given. */

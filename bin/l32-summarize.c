@@ -78,21 +78,22 @@ on_call(void *arg, const struct l32_summary_call *c)
 	if (!s->progress || c->stage == L32_SUMMARY_WHOLE)
 		return;
 	fprintf(stderr, "%s: line %ld: level %d %s %d of %d: %d text tokens (at most %d), "
-	    "%d prompt and %d completion tokens\n", getprogname(), l32_filter_lineno(s->f),
-	    c->level, what[c->stage], c->index + 1, c->count, c->text_tokens, c->limit,
-	    c->prompt_tokens, c->completion_tokens);
+	    "%d prompt (%d cached) and %d completion tokens\n", getprogname(),
+	    l32_filter_lineno(s->f), c->level, what[c->stage], c->index + 1, c->count,
+	    c->text_tokens, c->limit, c->prompt_tokens, c->cached_tokens, c->completion_tokens);
 }
 
 static json_t *
 response(const struct summarize *s, const char *model, const struct l32_summary *sum)
 {
-	return json_pack("{s:s, s:s%, s:s, s:i, s:s, s:s, s:{s:I, s:I, s:I}}",
+	return json_pack("{s:s, s:s%, s:s, s:i, s:s, s:s, s:{s:I, s:I, s:I, s:{s:I}}}",
 	    "object", "summary", "summary", sum->text.data ? sum->text.data : "", sum->text.len,
 	    "finish_reason", sum->truncated ? "length" : "stop", "chunks", (int)sum->chunks,
 	    "model", model, "system_fingerprint", s->p.fingerprint, "usage",
 	    "prompt_tokens", (json_int_t)sum->prompt_tokens,
 	    "completion_tokens", (json_int_t)sum->completion_tokens,
-	    "total_tokens", (json_int_t)(sum->prompt_tokens + sum->completion_tokens));
+	    "total_tokens", (json_int_t)(sum->prompt_tokens + sum->completion_tokens),
+	    "prompt_tokens_details", "cached_tokens", (json_int_t)sum->cached_tokens);
 }
 
 static int

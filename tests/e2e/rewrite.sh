@@ -39,7 +39,10 @@ check "rewrite response shape" '
 	.object == "rewrite" and .model == "llama32-tiny-s0-F32.gguf" and
 	(.system_fingerprint | startswith("fp_l32_")) and
 	(.rewrites | length == 1 and (.[0] | type == "string")) and
-	(.usage | keys == ["completion_tokens","prompt_tokens","total_tokens"]) and
+	(.usage | keys == ["completion_tokens","prompt_tokens","prompt_tokens_details","total_tokens"]) and
+	(.usage.prompt_tokens_details.cached_tokens | type == "number") and
+	.usage.prompt_tokens_details.cached_tokens >= 0 and
+	.usage.prompt_tokens_details.cached_tokens < .usage.prompt_tokens and
 	.usage.completion_tokens == 6 and .usage.prompt_tokens > 60 and
 	.usage.total_tokens == .usage.prompt_tokens + .usage.completion_tokens)' "$T/out"
 cp "$T/out" "$T/first"

@@ -56,6 +56,8 @@ check "summary response shape" '
 	.finish_reason == "length" and .model == "llama32-tiny-s0-F32.gguf" and
 	(.system_fingerprint | startswith("fp_l32_")) and
 	.usage.completion_tokens == 5 and .usage.prompt_tokens > 60 and
+	(.usage.prompt_tokens_details | keys == ["cached_tokens"]) and
+	.usage.prompt_tokens_details.cached_tokens < .usage.prompt_tokens and
 	.usage.total_tokens == .usage.prompt_tokens + .usage.completion_tokens)' "$T/out"
 cp "$T/out" "$T/first"
 sm <"$T/in"
@@ -74,8 +76,8 @@ if awk '{ for (i = 1; i <= NF; i++) if ($i == "text") { n = $(i - 1); m = $(i + 
 else
 	bad "every part within its token limit" "$(cat "$T/calls")"
 fi
-sums=$(awk '{ for (i = 1; i <= NF; i++) { if ($i == "prompt") p += $(i - 1); if ($i == "completion") c += $(i - 1) } } END { print p, c }' "$T/calls")
-if [ "$sums" = "$(jq -r '"\(.usage.prompt_tokens) \(.usage.completion_tokens)"' "$T/out")" ] &&
+sums=$(awk '{ for (i = 1; i <= NF; i++) { if ($i == "prompt") p += $(i - 1); if ($i == "cached)") k += substr($(i - 1), 2); if ($i == "completion") c += $(i - 1) } } END { print p, k, c }' "$T/calls")
+if [ "$sums" = "$(jq -r '"\(.usage.prompt_tokens) \(.usage.prompt_tokens_details.cached_tokens) \(.usage.completion_tokens)"' "$T/out")" ] &&
     tail -n 1 "$T/calls" | grep -q 'final 1 of 1'; then
 	ok "usage adds up every call, the last one final ($(wc -l <"$T/calls") calls)"
 else
