@@ -19,6 +19,7 @@
 
 #include "gen/l32_gen.h"
 #include "base/pool.h"
+#include "compute/kernels/kernels.h"
 #include "compute/kvcache.h"
 #include "compute/matmul.h"
 #include "model/model.h"
@@ -81,6 +82,13 @@ probe(const struct l32_model *m, int threads, double *t1, double *tn, struct l32
 	float *y = malloc((size_t)(PROBE * w->rows) * sizeof(float));
 	int rc = -1;
 
+	/* the kernels the context will run, not the portable ones that run
+	 * before any context installs them */
+	if (l32_kernels_init(err) == -1) {
+		free(x);
+		free(y);
+		return -1;
+	}
 	if (x == NULL || y == NULL || l32_mm_init(&mm, w->cols, err) == -1) {
 		free(x);
 		free(y);
