@@ -180,7 +180,8 @@ const char *l32_model_name(const char *path);
  * the thread count (outputs are reproducible for one fingerprint). */
 void l32_fingerprint(const struct l32_model *m, int threads, char *buf, size_t size);
 /* Opens the model of -m (arg; NULL: $L32_MODEL or the default path),
- * which must hold a tokenizer; *name is what responses call it. */
+ * which must hold a tokenizer, its weights prefetched for computing
+ * (L32_MODEL_PREFETCH); *name is what responses call it. */
 struct l32_model *l32_program_model(const char *arg, const char **name, struct l32_err *err);
 /* Parses a real-valued option (--temperature); -1 after a warning naming
  * the option when it is not a number in lo..hi. */

@@ -57,7 +57,7 @@ l32_program_model(const char *arg, const char **name, struct l32_err *err)
 	const char *path = l32_model_path(arg, buf, sizeof(buf));
 	struct l32_model *m;
 
-	if ((m = l32_model_open(path, err)) == NULL)
+	if ((m = l32_model_open_with(path, L32_MODEL_PREFETCH, err)) == NULL)
 		return NULL;
 	if (l32_model_tokenizer(m) == NULL) {
 		l32_model_free(m);
