@@ -118,12 +118,14 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
+	g.p.step_lazy = 1;   /* -b auto: measured when a second request would batch */
 	if ((status = l32_program_open(&g.p, &err)) != 0)
 		errx(status, "%s", err.msg);
 	l32_api_chat_init(&g.api, &g.p);
 	g.api.grammar = g.grammar;
 	if (l32_api_chat_start(&g.api, &err) == -1)
 		errx(L32_EXIT_FATAL, "%s", err.msg);
+	l32_program_step_on(&g.p, g.api.jobs);
 	g.p.opt.fo.max_inflight = (int)g.p.opt.batch;
 	status = l32_filter_run(&ops, &g, &g.p.opt.fo, argv, argc);
 	l32_api_chat_stop(&g.api);  /* what a signal left unanswered */

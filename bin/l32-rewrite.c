@@ -384,10 +384,12 @@ main(int argc, char *argv[])
 		warnx("--text needs --task or --instructions");
 		usage();
 	}
+	w.p.step_lazy = 1;   /* -b auto: measured when a second request would batch */
 	if ((status = l32_program_open(&w.p, &err)) != 0)
 		errx(status, "%s", err.msg);
 	if ((w.jobs = l32_jobq_new(w.p.engine, answer, request_free)) == NULL)
 		errx(L32_EXIT_FATAL, "out of memory");
+	l32_program_step_on(&w.p, w.jobs);
 	w.p.opt.fo.max_inflight = (int)w.p.opt.batch;
 	status = l32_filter_run(&ops, &w, &w.p.opt.fo, argv, argc);
 	l32_jobq_free(w.jobs);

@@ -4,6 +4,7 @@
  * with the bytes left before it sizes an allocation, and every tensor must
  * lie inside the data section without overlapping another.
  */
+#include <endian.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,12 +65,23 @@ rd_u32(struct cur *c, uint32_t *v, const char *what)
 	return 0;
 }
 
+/* le(p, 8) in one load: string lengths are read twice for each of the
+ * vocabulary's 400000 strings. */
+static uint64_t
+le64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return le64toh(v);
+}
+
 static int
 rd_u64(struct cur *c, uint64_t *v, const char *what)
 {
 	if (need(c, 8, what) == -1)
 		return -1;
-	*v = le(c->p + c->off, 8);
+	*v = le64(c->p + c->off);
 	c->off += 8;
 	return 0;
 }

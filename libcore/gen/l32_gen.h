@@ -136,6 +136,10 @@ int32_t l32_engine_n_seq(const struct l32_engine *e);
 #define L32_STEP_MAX 32
 int32_t l32_step_size(const struct l32_model *m, int threads, int32_t n_ctx, int kv_f16,
     struct l32_err *err);
+/* The most l32_step_size may choose, without measuring: L32_STEP_MAX
+ * halved while that many windows of n_ctx positions do not fit in half the
+ * memory available. */
+int32_t l32_step_bound(const struct l32_model *m, int32_t n_ctx, int kv_f16);
 /* The choice from the time t1 of a product with one token and tn of the
  * same with n tokens: twice the knee n t1 / tn, rounded up to a multiple of
  * 8, from L32_STEP_MIN to L32_STEP_MAX. */

@@ -6,8 +6,10 @@
  * the products' arithmetic costs: total tokens per second grow with the
  * step up to there, then flatten.  Where the bend lies depends on the
  * weight type (bytes per product) and on the machine (bandwidth against
- * integer throughput), so it is measured, once, at start-up: the model's
- * largest per-layer matrix times one token and times PROBE tokens.
+ * integer throughput), so it is measured, once: the model's largest
+ * per-layer matrix times one token and times PROBE tokens.  A program
+ * that answers requests as they come measures only when a second one
+ * would decode beside the first, so a single request never pays for it.
  *
  * The choice changes how fast answers come, never what they are: a
  * sequence's tokens are the same alone or beside others.
@@ -19,6 +21,7 @@
 
 #include "gen/l32_gen.h"
 #include "base/pool.h"
+#include "compute/kernels/kernels.h"
 #include "compute/kvcache.h"
 #include "compute/matmul.h"
 #include "model/model.h"
@@ -81,6 +84,13 @@ probe(const struct l32_model *m, int threads, double *t1, double *tn, struct l32
 	float *y = malloc((size_t)(PROBE * w->rows) * sizeof(float));
 	int rc = -1;
 
+	/* the kernels the context will run, not the portable ones that run
+	 * before any context installs them */
+	if (l32_kernels_init(err) == -1) {
+		free(x);
+		free(y);
+		return -1;
+	}
 	if (x == NULL || y == NULL || l32_mm_init(&mm, w->cols, err) == -1) {
 		free(x);
 		free(y);
@@ -101,17 +111,33 @@ probe(const struct l32_model *m, int threads, double *t1, double *tn, struct l32
 	return rc;
 }
 
-int32_t
-l32_step_size(const struct l32_model *m, int threads, int32_t n_ctx, int kv_f16,
-    struct l32_err *err)
+/* Halves s while s windows of n_ctx positions do not fit in half the
+ * memory there is (when it can be told); at least one. */
+static int32_t
+fit_memory(const struct l32_model *m, int32_t s, int32_t n_ctx, int kv_f16)
 {
 	const struct l32_hparams *hp = &m->hp;
-	double t1 = 0.0, tn = 0.0;
 	uint64_t avail = l32_mem_available();
 	/* the K/V of one sequence's whole window */
 	uint64_t per = (uint64_t)n_ctx * (uint64_t)hp->n_layers * 2u *
 	    (uint64_t)hp->n_kv_heads * (uint64_t)hp->head_dim * (kv_f16 ? 2u : 4u);
-	int32_t s;
+
+	while (s > 1 && avail > 0 && (uint64_t)s * per > avail / 2)
+		s /= 2;
+	return s;
+}
+
+int32_t
+l32_step_bound(const struct l32_model *m, int32_t n_ctx, int kv_f16)
+{
+	return fit_memory(m, L32_STEP_MAX, n_ctx, kv_f16);
+}
+
+int32_t
+l32_step_size(const struct l32_model *m, int threads, int32_t n_ctx, int kv_f16,
+    struct l32_err *err)
+{
+	double t1 = 0.0, tn = 0.0;
 
 	if (threads < 1) {   /* all cores, as the context takes them */
 		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -120,10 +146,6 @@ l32_step_size(const struct l32_model *m, int threads, int32_t n_ctx, int kv_f16,
 	}
 	if (probe(m, threads, &t1, &tn, err) == -1)
 		return -1;
-	s = l32_step_size_from(t1, tn, PROBE);
-	/* every sequence may fill its window: keep them in half the memory
-	 * there is (when it can be told), at least one */
-	while (s > 1 && avail > 0 && (uint64_t)s * per > avail / 2)
-		s /= 2;
-	return s;
+	/* every sequence may fill its window */
+	return fit_memory(m, l32_step_size_from(t1, tn, PROBE), n_ctx, kv_f16);
 }

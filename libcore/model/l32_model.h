@@ -18,6 +18,14 @@ struct l32_model;
  * model.safetensors or shards + tokenizer.json).  Weights are mapped, not
  * read. */
 struct l32_model *l32_model_open(const char *path, struct l32_err *err);
+/* Flags of l32_model_open_with. */
+enum {
+	/* for a program about to compute: the weights' pages are mapped in
+	 * by a background thread while the rest of the file (the tokenizer)
+	 * loads, instead of page fault by page fault in the first pass */
+	L32_MODEL_PREFETCH = 1,
+};
+struct l32_model *l32_model_open_with(const char *path, unsigned flags, struct l32_err *err);
 void l32_model_free(struct l32_model *m);
 const struct l32_hparams *l32_model_hparams(const struct l32_model *m);
 /* The model's tokenizer (owned by the model); NULL if the file has none. */

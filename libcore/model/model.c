@@ -40,6 +40,12 @@ model_new(const char *path, struct l32_err *err)
 struct l32_model *
 l32_model_open(const char *path, struct l32_err *err)
 {
+	return l32_model_open_with(path, 0, err);
+}
+
+struct l32_model *
+l32_model_open_with(const char *path, unsigned flags, struct l32_err *err)
+{
 	struct l32_model *m;
 	struct stat st;
 	int rc;
@@ -51,11 +57,18 @@ l32_model_open(const char *path, struct l32_err *err)
 	if ((m = model_new(path, err)) == NULL)
 		return NULL;
 	if (S_ISDIR(st.st_mode)) {
-		rc = l32_model_load_hf(m, err);
+		/* the shards are mapped as the index names them: fetch them after */
+		if ((rc = l32_model_load_hf(m, err)) == 0 && (flags & L32_MODEL_PREFETCH))
+			for (int i = 0; i < m->n_maps; i++)
+				l32_mapfile_prefetch(&m->maps[i]);
 	} else {
 		rc = l32_mapfile_open(path, &m->maps[0], err);
 		if (rc == 0) {
 			m->n_maps = 1;
+			/* the weights come in beside the header's parse and the
+			 * tokenizer's build, on another core */
+			if (flags & L32_MODEL_PREFETCH)
+				l32_mapfile_prefetch(&m->maps[0]);
 			rc = l32_model_load_gguf(m, m->maps[0].addr, m->maps[0].len, path, err);
 		}
 	}

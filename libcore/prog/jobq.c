@@ -27,6 +27,9 @@ struct l32_jobq {
 	l32_jobq_answer_fn answer;
 	l32_jobq_free_fn release;
 	struct entry *waiting, *running;   /* both in input order */
+	l32_jobq_step_fn step_fn;          /* chooses step, or NULL */
+	void *step_arg;
+	int32_t step;                      /* most sequences running together; 0: all slots */
 };
 
 struct l32_jobq *
@@ -91,6 +94,33 @@ l32_jobq_add(struct l32_jobq *q, void *req, struct l32_sink *s, const int32_t *p
 	return 0;
 }
 
+void
+l32_jobq_set_step(struct l32_jobq *q, l32_jobq_step_fn fn, void *arg)
+{
+	q->step_fn = fn;
+	q->step_arg = arg;
+}
+
+/* Whether x may start now: its choices take free slots, and beside
+ * running requests no more than the step size run together (chosen the
+ * first time that question comes up).  Alone, a request takes all the
+ * slots it asks for. */
+static int
+may_start(struct l32_jobq *q, const struct entry *x)
+{
+	int32_t free_slots = l32_engine_free_slots(q->e);
+
+	if (free_slots < x->p.n)
+		return 0;
+	if (q->running == NULL)
+		return 1;
+	if (q->step_fn != NULL) {
+		q->step = q->step_fn(q->step_arg);
+		q->step_fn = NULL;
+	}
+	return q->step <= 0 || l32_engine_n_seq(q->e) - free_slots + x->p.n <= q->step;
+}
+
 /* Starts the waiting requests, in order, while there are slots for them;
  * one that cannot start is answered with its error. */
 static void
@@ -99,7 +129,7 @@ start_waiting(struct l32_jobq *q)
 	struct entry *x;
 	struct l32_err err;
 
-	while ((x = q->waiting) != NULL && l32_engine_free_slots(q->e) >= x->p.n) {
+	while ((x = q->waiting) != NULL && may_start(q, x)) {
 		q->waiting = x->next;
 		l32_err_clear(&err);
 		x->job = l32_job_start(q->e, x->prompt, x->n_prompt, &x->p, x->choices,

@@ -180,7 +180,8 @@ const char *l32_model_name(const char *path);
  * the thread count (outputs are reproducible for one fingerprint). */
 void l32_fingerprint(const struct l32_model *m, int threads, char *buf, size_t size);
 /* Opens the model of -m (arg; NULL: $L32_MODEL or the default path),
- * which must hold a tokenizer; *name is what responses call it. */
+ * which must hold a tokenizer, its weights prefetched for computing
+ * (L32_MODEL_PREFETCH); *name is what responses call it. */
 struct l32_model *l32_program_model(const char *arg, const char **name, struct l32_err *err);
 /* Parses a real-valued option (--temperature); -1 after a warning naming
  * the option when it is not a number in lo..hi. */
@@ -302,6 +303,9 @@ struct l32_program {
 	const char *model_name;          /* what responses call the model */
 	char fingerprint[32];            /* system_fingerprint */
 	long long batch_default;         /* -b when not given: a number or L32_BATCH_AUTO */
+	int step_lazy;                   /* set before l32_program_open: -b auto is measured
+	                                  * when a second request would batch (l32_program_step_on) */
+	int step_pending;                /* -b auto and not measured yet */
 	char date[64];                   /* the chat template's date (L32_TAKES_CHAT) */
 	struct l32_gen_params defaults;  /* L32_TAKES_GEN: the model's, then the options' */
 	/* getopt_long's tables: the shared options taken, then the program's own */
@@ -324,6 +328,13 @@ int l32_program_getopt(struct l32_program *p, int argc, char *const argv[]);
  * Returns 0, or the exit status to end with (L32_EXIT_USAGE for a bad
  * --date, L32_EXIT_FATAL for the model) with err set. */
 int l32_program_open(struct l32_program *p, struct l32_err *err);
+/* With -b auto and step_lazy: q measures the step size (shown with
+ * --progress) the first time a request could start beside a running one,
+ * and runs no more sequences together than it; the engine has the most
+ * slots the measurement may choose (l32_step_bound), so a single request
+ * never waits for it. */
+struct l32_jobq;
+void l32_program_step_on(struct l32_program *p, struct l32_jobq *q);
 /* Context parameters from -c, -b, -t and --kv-f16 for the model. */
 void l32_program_ctx_params(const struct l32_program *p, struct l32_ctx_params *cp);
 /* At the end of a run that ended with status: writes the prefix cache
@@ -360,6 +371,12 @@ void l32_jobq_free(struct l32_jobq *q);
 int l32_jobq_add(struct l32_jobq *q, void *req, struct l32_sink *s, const int32_t *prompt,
     size_t n_prompt, const struct l32_gen_params *p, struct l32_gen_choice *choices,
     l32_gen_stream_fn stream, void *stream_arg, struct l32_err *err);
+/* Beside running requests, no more than fn(arg) sequences run together;
+ * fn is called once, the first time a request could start beside others
+ * (--batch auto measures then: l32_program_step_on).  Without it every
+ * slot of the engine may be taken. */
+typedef int32_t (*l32_jobq_step_fn)(void *arg);
+void l32_jobq_set_step(struct l32_jobq *q, l32_jobq_step_fn fn, void *arg);
 /* Starts what can start, decodes one token of every running choice,
  * answers what finished: the request loop's step. */
 int l32_jobq_step(struct l32_jobq *q, struct l32_err *err);

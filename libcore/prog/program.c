@@ -57,7 +57,7 @@ l32_program_model(const char *arg, const char **name, struct l32_err *err)
 	const char *path = l32_model_path(arg, buf, sizeof(buf));
 	struct l32_model *m;
 
-	if ((m = l32_model_open(path, err)) == NULL)
+	if ((m = l32_model_open_with(path, L32_MODEL_PREFETCH, err)) == NULL)
 		return NULL;
 	if (l32_model_tokenizer(m) == NULL) {
 		l32_model_free(m);
@@ -184,8 +184,27 @@ l32_program_ctx_params(const struct l32_program *p, struct l32_ctx_params *cp)
 	cp->prefix_cache = p->opt.prefix_cache;
 }
 
-/* -b auto: for a generating program the step size measured on the model
- * (l32_step_size), for another its own default. */
+/* The step size measured on the model (l32_step_size), at most bound
+ * (0: none), shown with --progress; -1 with err set. */
+static int32_t
+measure_step(struct l32_program *p, int32_t bound, struct l32_err *err)
+{
+	struct l32_ctx_params cp;
+	int32_t s;
+
+	ctx_params(p->model, (int32_t)p->opt.ctx, 1, (int)p->opt.threads, p->opt.kv_f16, &cp);
+	if ((s = l32_step_size(p->model, cp.n_threads, cp.n_ctx, cp.kv_f16, err)) == -1)
+		return -1;
+	if (bound > 0 && s > bound)
+		s = bound;
+	if (p->opt.fo.progress == 1 || (p->opt.fo.progress == -1 && isatty(STDERR_FILENO)))
+		fprintf(stderr, "%s: up to %d sequences at a time (--batch auto)\n", getprogname(), s);
+	return s;
+}
+
+/* -b auto: for a generating program the step size measured on the model,
+ * or with step_lazy its bound, the measurement left to
+ * l32_program_step_on; for another program its own default. */
 static int
 resolve_batch(struct l32_program *p, struct l32_err *err)
 {
@@ -196,13 +215,43 @@ resolve_batch(struct l32_program *p, struct l32_err *err)
 		p->opt.batch = p->batch_default != L32_BATCH_AUTO ? p->batch_default : 4;
 		return 0;
 	}
-	ctx_params(p->model, (int32_t)p->opt.ctx, 1, (int)p->opt.threads, p->opt.kv_f16, &cp);
-	if ((s = l32_step_size(p->model, cp.n_threads, cp.n_ctx, cp.kv_f16, err)) == -1)
+	if (p->step_lazy) {
+		/* as many slots as the measurement may choose: which it
+		 * chooses never changes the context, so never an answer */
+		ctx_params(p->model, (int32_t)p->opt.ctx, 1, (int)p->opt.threads, p->opt.kv_f16, &cp);
+		p->opt.batch = l32_step_bound(p->model, cp.n_ctx, cp.kv_f16);
+		p->step_pending = 1;
+		return 0;
+	}
+	if ((s = measure_step(p, 0, err)) == -1)
 		return -1;
 	p->opt.batch = s;
-	if (p->opt.fo.progress == 1 || (p->opt.fo.progress == -1 && isatty(STDERR_FILENO)))
-		fprintf(stderr, "%s: up to %d sequences at a time (--batch auto)\n", getprogname(), s);
 	return 0;
+}
+
+/* l32_jobq_step_fn of l32_program_step_on: the measurement, or the fewest
+ * sequences after a warning when it failed (the run goes on). */
+static int32_t
+step_now(void *arg)
+{
+	struct l32_program *p = arg;
+	struct l32_err err;
+	int32_t s;
+
+	l32_err_clear(&err);
+	if ((s = measure_step(p, (int32_t)p->opt.batch, &err)) == -1) {
+		s = L32_STEP_MIN < p->opt.batch ? L32_STEP_MIN : (int32_t)p->opt.batch;
+		warnx("--batch auto: %s: %d sequences at a time", err.msg, s);
+	}
+	p->step_pending = 0;
+	return s;
+}
+
+void
+l32_program_step_on(struct l32_program *p, struct l32_jobq *q)
+{
+	if (p->step_pending)
+		l32_jobq_set_step(q, step_now, p);
 }
 
 int

@@ -10,6 +10,8 @@
 
 #include "tokenizer/tokenizer.h"
 
+#define FIELD "tokenizer.ggml.tokens"
+
 enum {
 	TYPE_NORMAL = 1,
 	TYPE_UNKNOWN = 2,
@@ -25,14 +27,16 @@ add_token(struct l32_tokenizer *t, size_t i, const char *s, size_t n, int32_t ty
 {
 	uint32_t bad;
 	long nb;
-	char field[64], q[80];
+	char q[80];
 
-	snprintf(field, sizeof(field), "tokenizer.ggml.tokens[%zu]", i);
+	/* tok_set's messages name the token by its id, which is i here: the
+	 * array's name is enough (formatting "[i]" for each of 128256 tokens
+	 * would be a tenth of the start-up) */
 	switch (type) {
 	case TYPE_CONTROL:
 	case TYPE_USER_DEFINED:
 		/* Matched as whole strings: special tokens for the encoder. */
-		return tok_set(t, (int32_t)i, s, n, 1, field, err);
+		return tok_set(t, (int32_t)i, s, n, 1, FIELD, err);
 	case TYPE_NORMAL:
 	case TYPE_UNUSED:
 		break;
@@ -51,9 +55,9 @@ add_token(struct l32_tokenizer *t, size_t i, const char *s, size_t n, int32_t ty
 	}
 	if ((nb = tok_bytelevel_decode(s, n, *buf, &bad)) < 0)
 		return l32_err_set(err, L32_ERR_FORMAT,
-		    "%s: %s: \"%s\" is not GPT-2 byte-level text (code point U+%04X)",
-		    t->source, field, tok_quote(q, sizeof(q), s, n), (unsigned)bad);
-	return tok_set(t, (int32_t)i, *buf, (size_t)nb, 0, field, err);
+		    "%s: %s[%zu]: \"%s\" is not GPT-2 byte-level text (code point U+%04X)",
+		    t->source, FIELD, i, tok_quote(q, sizeof(q), s, n), (unsigned)bad);
+	return tok_set(t, (int32_t)i, *buf, (size_t)nb, 0, FIELD, err);
 }
 
 static int

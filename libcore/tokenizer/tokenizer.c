@@ -334,6 +334,23 @@ tok_bytelevel_decode(const char *s, size_t n, unsigned char *out, uint32_t *bad)
 	int k, b;
 
 	while (i < n) {
+		/* printable ASCII stands for itself: most of every vocabulary */
+		if (p[i] >= 0x21 && p[i] <= 0x7E) {
+			out[o++] = p[i++];
+			continue;
+		}
+		/* two-byte UTF-8 (U+0080..U+07FF, no overlong form): the rest of
+		 * the byte-level alphabet, Ġ for a space most often */
+		if (p[i] >= 0xC2 && p[i] <= 0xDF && i + 1 < n && (p[i + 1] & 0xC0) == 0x80) {
+			cp = (uint32_t)(p[i] & 0x1F) << 6 | (uint32_t)(p[i + 1] & 0x3F);
+			if ((b = bytelevel_byte(cp)) < 0) {
+				*bad = cp;
+				return -1;
+			}
+			out[o++] = (unsigned char)b;
+			i += 2;
+			continue;
+		}
 		if ((k = l32_utf8_decode(p + i, n - i, &cp)) == 0) {
 			*bad = 0x110000;
 			return -1;

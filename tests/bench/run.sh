@@ -25,7 +25,9 @@
 #    f16 K/V, against the same at 128).
 # 4. bench_programs on the 1B Q8_0 model: start-up of l32-generate (one
 #    request for one token) and l32-embed (one short input), exec to the
-#    answer, and l32-embed on 64 short inputs, inputs per second.
+#    answer; the same for l32-generate behind a system message whose
+#    first blocks come from a --prefix-cache file, and without the file;
+#    and l32-embed on 64 short inputs, inputs per second.
 # 5. bench_model on each model: load, time to first token, prefill of 128
 #    and 512 tokens, decode and its fraction of the bandwidth limit, decode
 #    beside a busy process, batched decode of 1 to 32 requests, peak RSS.

@@ -127,6 +127,29 @@ check "id and metadata come back" '.[0].id == "q7" and .[0].metadata == {"k": "v
 printf 'Hello\nSecond line\n' | gen --text --raw --max-tokens 3 --seed 1
 [ "$(wc -l <"$T/out")" -eq 2 ] && ok "--text --raw: one line per input line" || bad "--text --raw" "$(cat "$T/out")"
 
+# ----------------------------------------------------------- --batch auto
+# The step size is measured when a second request would decode beside the
+# first, and shown with --progress; a single request, or -b N, never
+# measures; answers are the same whatever the choice.
+echo "$HOSTED" | jq -c '.max_tokens = 3 | .seed = 4' >"$T/one"
+gen --progress <"$T/one"
+if [ $rc -eq 0 ] && ! grep -q 'sequences at a time' "$T/err" && [ "$(wc -l <"$T/out")" -eq 1 ]; then
+	ok "--batch auto, one request: answered without measuring"
+else
+	bad "--batch auto, one request: answered without measuring" "exit $rc: $(cat "$T/err")"
+fi
+{ cat "$T/one"; echo "$HOSTED" | jq -c '.max_tokens = 4 | .seed = 5 | .n = 2'; } >"$T/two"
+gen --progress <"$T/two"
+cp "$T/out" "$T/auto"
+n=$(grep -c '^l32-generate: up to [0-9]* sequences at a time (--batch auto)$' "$T/err")
+[ $rc -eq 0 ] && [ "$n" -eq 1 ] && ok "--batch auto, two requests: the choice shown once with --progress" ||
+    bad "--batch auto, two requests: the choice shown once with --progress" "exit $rc: $(cat "$T/err")"
+gen --progress -b 3 <"$T/two"
+[ $rc -eq 0 ] && ! grep -q 'sequences at a time' "$T/err" && ok "-b 3: no measurement" ||
+    bad "-b 3: no measurement" "exit $rc: $(cat "$T/err")"
+cmp -s "$T/out" "$T/auto" && ok "--batch auto and -b 3: the same answers" ||
+    bad "--batch auto and -b 3: the same answers" "$(diff "$T/out" "$T/auto" | head -c 600)"
+
 # ------------------------------------------------------- bad lines in place
 {
 	echo '{"messages": [{"role": "user", "content": "a"}], "max_tokens": 1}'

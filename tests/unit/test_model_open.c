@@ -1181,6 +1181,38 @@ START_TEST(bad_hf_shards)
 }
 END_TEST
 
+/* L32_MODEL_PREFETCH: the same model and bytes as a plain open (a GGUF
+ * file and an HF directory of shards), and a free at once, with the
+ * thread still mapping pages, stops it. */
+START_TEST(prefetch_same_model)
+{
+	static const char *const rel[] = { "mini/llama32-mini-s0-Q4_K_M.gguf", "tiny/hf-bf16" };
+	struct l32_err err = { 0 };
+
+	for (int i = 0; i < 2; i++) {
+		const char *path = golden(rel[i]);
+		struct l32_model *a = open_ok(path);
+		struct l32_model *b = l32_model_open_with(path, L32_MODEL_PREFETCH, &err);
+		const struct l32_tensor *ta = &a->w.layers[0].w2, *tb;
+
+		ck_assert_msg(b != NULL, "%s", err.msg);
+		tb = &b->w.layers[0].w2;
+		ck_assert_str_eq(l32_model_desc(a), l32_model_desc(b));
+		ck_assert_int_eq(a->n_maps, b->n_maps);
+		ck_assert_ptr_nonnull(b->maps[0].prefetch);
+		ck_assert_int_eq(ta->rows, tb->rows);
+		ck_assert_int_eq(memcmp(ta->data, tb->data, (size_t)ta->rows * ta->row_bytes), 0);
+		ck_assert_int_eq(memcmp(a->w.output.data, b->w.output.data,
+		    (size_t)a->w.output.rows * a->w.output.row_bytes), 0);
+		l32_model_free(a);
+		l32_model_free(b);
+		b = l32_model_open_with(path, L32_MODEL_PREFETCH, &err);
+		ck_assert_msg(b != NULL, "%s", err.msg);
+		l32_model_free(b);
+	}
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1195,6 +1227,7 @@ main(void)
 	tcase_add_test(golden_tc, golden_q4_k_m_tiny);
 	tcase_add_test(golden_tc, golden_q4_k_m_mini);
 	tcase_add_test(golden_tc, rope_formula);
+	tcase_add_test(golden_tc, prefetch_same_model);
 	suite_add_tcase(s, golden_tc);
 
 	tcase_set_timeout(micro, 60);
