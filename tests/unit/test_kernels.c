@@ -438,7 +438,8 @@ START_TEST(test_gemm)
 		float *x = malloc((size_t)(nmax * cols) * sizeof(float));
 		float *y = malloc((size_t)(nmax * ldy) * sizeof(float));
 		char *xq = aligned_alloc(64, (size_t)nmax * xs);
-		char *groups = aligned_alloc(64, gb * (size_t)(nmax / 8 + 1));
+		/* aligned_alloc takes whole multiples of the alignment */
+		char *groups = aligned_alloc(64, (gb * (size_t)(nmax / 8 + 1) + 63) & ~(size_t)63);
 
 		make_x(x, nmax * cols);
 		for (int64_t t = 0; t < nmax; t++)
