@@ -46,9 +46,10 @@ trap 'rm -rf "$W"' EXIT
 trap 'exit 3' INT TERM
 export LC_ALL=C
 
-# The peers: one line each, "name|directory|extra options".
+# The peers: one line each, "name|directory|options of llama-bench|options
+# of llama-batched-bench" (whose -rtr takes no value).
 : >"$W/peers"
-for p in "llama.cpp|$lc|" "ik_llama.cpp|$ik|" "ik_llama.cpp -rtr 1|$ik|-rtr 1"; do
+for p in "llama.cpp|$lc||" "ik_llama.cpp|$ik||" "ik_llama.cpp -rtr 1|$ik|-rtr 1|-rtr"; do
 	name=${p%%|*}
 	dir=${p#*|}
 	dir=${dir%%|*}
@@ -59,7 +60,7 @@ for p in "llama.cpp|$lc|" "ik_llama.cpp|$ik|" "ik_llama.cpp -rtr 1|$ik|-rtr 1"; 
 		echo "peers: $name: no llama-bench in $dir: left out"
 		continue
 	fi
-	echo "$name|$dir|${p##*|}" >>"$W/peers"
+	echo "$name|$dir|${p#*|*|}" >>"$W/peers"
 done
 [ -s "$W/peers" ] || exit 1
 
@@ -157,8 +158,8 @@ run_l32() {	# model prefill-only
 	l32_records l32 "$m" <"$W/out" >>"$rec"
 }
 
-run_peer() {	# name dir options model prefill-only
-	name=$1 dir=$2 opts=$3 f=$4 m=${4##*/} only=$5
+run_peer() {	# name dir bench-options batched-options model prefill-only
+	name=$1 dir=$2 opts=$3 bopts=$4 f=$5 m=${5##*/} only=$6
 	# llama.cpp's warm-up is a whole prompt: it is left out (the model is
 	# faulted in at load); ik_llama.cpp's is one token
 	case $name in
@@ -194,16 +195,17 @@ run_peer() {	# name dir options model prefill-only
 	esac
 	# shellcheck disable=SC2086
 	"$dir/llama-batched-bench" -m "$f" -c 1024 -npp 32 -ntg 64 -npl 1,8 -t "$T" -tb "$T" \
-	    $opts "$@" >"$W/batched" 2>&1 || { failed "$name" "$m" "$W/batched"; return 1; }
+	    $bopts "$@" >"$W/batched" 2>&1 || { failed "$name" "$m" "$W/batched"; return 1; }
 	batched_records "$name" "$m" "$T" "$W/batched" >>"$rec"
 }
 
 # The peers' builds, from llama-bench's JSON of their first run.
 versions() {
-	while IFS='|' read -r name dir opts; do
+	while IFS='|' read -r name dir opts bopts; do
 		v=$(python3 -c 'import json, sys
 r = json.load(open(sys.argv[1]))
-print("%s (build %s)" % (r[0].get("build_commit", "?"), r[0].get("build_number", "?")))' \
+c, n = r[0].get("build_commit", "unknown"), r[0].get("build_number", 0)
+print("build %s (%s)" % (n, c) if c != "unknown" else "(its build has no id)")' \
 		    "$W/first-$(echo "$name" | tr -c 'A-Za-z0-9\n' _)" 2>/dev/null) || v=unknown
 		echo "peers: $name $v in $dir${opts:+, with $opts}"
 	done <"$W/peers"
@@ -289,10 +291,10 @@ for f in $models; do
 	r=1
 	while [ "$r" -le "$rounds" ]; do
 		run_l32 "$f" "$prefill_only"
-		while IFS='|' read -r name dir opts; do
+		while IFS='|' read -r name dir opts bopts; do
 			# a peer that failed on this file is not run on it again
 			grep -qxF "$name" "$W/dropped" && continue
-			if ! run_peer "$name" "$dir" "$opts" "$f" "$prefill_only" </dev/null; then
+			if ! run_peer "$name" "$dir" "$opts" "$bopts" "$f" "$prefill_only" </dev/null; then
 				echo "$name" >>"$W/dropped"
 				rc=1
 				continue
