@@ -37,6 +37,7 @@ lc=${L32_BENCH_LLAMA:-}
 ik=${L32_BENCH_IK_LLAMA:-}
 [ -n "$lc$ik" ] || exit 0
 bench=${L32_BENCH:?L32_BENCH is not set: run this through make bench}
+bench=$(cd "$bench" && pwd) || exit 3
 rounds=${L32_BENCH_PEER_ROUNDS:-2}
 T=$(nproc 2>/dev/null || echo 1)
 threads=1
@@ -60,6 +61,7 @@ for p in "llama.cpp|$lc||" "ik_llama.cpp|$ik||" "ik_llama.cpp -rtr 1|$ik|-rtr 1|
 		echo "peers: $name: no llama-bench in $dir: left out"
 		continue
 	fi
+	dir=$(cd "$dir" && pwd)
 	echo "$name|$dir|${p#*|*|}" >>"$W/peers"
 done
 [ -s "$W/peers" ] || exit 1
@@ -273,6 +275,7 @@ report() {	# model
 models=""
 for t in Q8_0 Q4_0 Q4_K_M BF16; do
 	for f in "$@"; do
+		case $f in /*) ;; *) f=$PWD/$f ;; esac
 		case ${f##*/} in *-1B-*-"$t".*) models="$models $f" ;; esac
 	done
 done
@@ -280,8 +283,15 @@ if [ -z "$models" ]; then
 	echo "peers: no 1B Q8_0, Q4_0, Q4_K_M or BF16 model among the arguments"
 	exit 1
 fi
-echo "peers: each figure is the best of $rounds runs; l32 and the peers take turns" \
-    "(l32, $(cut -d'|' -f1 "$W/peers" | paste -sd, - | sed 's/,/, /g'), then again)"
+turns="l32, $(cut -d'|' -f1 "$W/peers" | paste -sd, - | sed 's/,/, /g')"
+if [ "$rounds" -gt 1 ]; then
+	echo "peers: each figure is the best of $rounds runs; l32 and the peers take turns" \
+	    "($turns, then again)"
+else
+	echo "peers: each figure is one run, in turn: $turns"
+fi
+# ik_llama.cpp's batched-bench writes llama.log where it runs
+cd "$W" || exit 3
 rc=0
 for f in $models; do
 	m=${f##*/}
