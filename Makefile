@@ -3,7 +3,10 @@
 #   make                 build libcore/libcore.a and bin/l32-*
 #   make check           unit tests (Check) and end-to-end tests
 #   make check-asan      the same under AddressSanitizer + UBSan
-#   make bench           benchmarks (run on an otherwise idle machine)
+#   make bench           benchmarks (run on an otherwise idle machine);
+#                        L32_BENCH_LLAMA=DIR L32_BENCH_IK_LLAMA=DIR (the
+#                        build/bin of llama.cpp, ik_llama.cpp) add the
+#                        same figures of those, with the ratios
 #   make fuzz            libFuzzer targets (clang)
 #   make install         PREFIX=/usr/local DESTDIR=
 #

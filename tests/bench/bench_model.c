@@ -23,7 +23,14 @@
  *
  * -b: the batched decode figures only; -n N: those of N requests only.
  *
- * usage: bench_model [-b] [-n requests] [-t threads] model.gguf|hf-directory
+ * -p: the prefill figures only (128 and 512 tokens); -d: the decode figure
+ * only; both together: both.  These are the figures tests/bench/peers.sh
+ * sets beside other engines' llama-bench, so they match its shape: each is
+ * measured once (peers.sh alternates the engines and takes the best), on
+ * -t threads only, after a one-token warm-up step that faults the mapping
+ * in, as llama-bench's model load does; no bandwidth is measured.
+ *
+ * usage: bench_model [-bdp] [-n requests] [-t threads] model.gguf|hf-directory
  */
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -52,6 +59,7 @@ static const char *label;   /* the model file's name, first on every line */
 static double bw[2];        /* GB/s on 1 and N threads */
 static int n_threads;
 static int only_n;           /* -n: the one batch size to measure, or 0 */
+static int reps = 2;         /* runs of each prefill figure, the best kept */
 /* The numbers of requests of the batched decode figures. */
 static const int batch_sizes[] = { 1, 4, 8, 16, 32 };
 
@@ -253,7 +261,7 @@ prefill_rate(struct l32_model *m, int32_t n, int threads)
 	if (ids == NULL)
 		err(3, NULL);
 	prompt_ids(ids, n, 1);
-	for (int rep = 0; rep < 2; rep++) {
+	for (int rep = 0; rep < reps; rep++) {
 		struct l32_ctx *c = context(m, n, n, threads);
 		double t = prefill(c, ids, n);
 
@@ -393,6 +401,39 @@ batch_lines(struct l32_model *m)
 	}
 }
 
+/* -------------------------------------------------- -p and -d figures */
+
+/* One decode step of one token: every weight is read once, so the
+ * mapping is faulted in before the figures. */
+static void
+warm_up(struct l32_model *m, int threads)
+{
+	struct l32_ctx *c = context(m, 1, 1, threads);
+	int32_t id = 128000;
+
+	prefill(c, &id, 1);
+	l32_ctx_free(c);
+}
+
+/* The figures compared with other engines, each measured once. */
+static void
+peer_lines(struct l32_model *m, int prefills, int decodes)
+{
+	const char *s = n_threads > 1 ? "s" : "";
+
+	reps = 1;
+	warm_up(m, n_threads);
+	if (prefills) {
+		line("prefill %d tokens, %d thread%s: %.2f tok/s", PROMPT, n_threads, s,
+		    prefill_rate(m, PROMPT, n_threads));
+		line("prefill %d tokens, %d thread%s: %.2f tok/s", LONG_PROMPT, n_threads, s,
+		    prefill_rate(m, LONG_PROMPT, n_threads));
+	}
+	if (decodes)
+		line("decode %d tokens after %d, %d thread%s: %.2f tok/s", DECODE, PROMPT,
+		    n_threads, s, decode_rate(m, n_threads));
+}
+
 /* ----------------------------------------------------------- contention */
 
 /* A CPU-bound process: a busy loop until killed. */
@@ -458,7 +499,7 @@ file_bytes(const char *path)
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: %s [-b] [-n requests] [-t threads] model\n", getprogname());
+	fprintf(stderr, "usage: %s [-bdp] [-n requests] [-t threads] model\n", getprogname());
 	exit(2);
 }
 
@@ -473,19 +514,25 @@ main(int argc, char **argv)
 	int32_t ids[PROMPT];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	pid_t busy;
-	int ch, batch_only = 0;
+	int ch, batch_only = 0, prefills = 0, decodes = 0;
 
 	n_threads = ncpu > 0 ? (int)ncpu : 1;
-	while ((ch = getopt(argc, argv, "bn:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "bdn:pt:")) != -1) {
 		switch (ch) {
 		case 'b':
 			batch_only = 1;
+			break;
+		case 'd':
+			decodes = 1;
 			break;
 		case 'n':
 			batch_only = 1;
 			only_n = (int)strtonum(optarg, 1, 1024, &errstr);
 			if (errstr != NULL)
 				errx(2, "-n %s: %s", optarg, errstr);
+			break;
+		case 'p':
+			prefills = 1;
 			break;
 		case 't':
 			n_threads = (int)strtonum(optarg, 1, 1024, &errstr);
@@ -496,14 +543,16 @@ main(int argc, char **argv)
 			usage();
 		}
 	}
-	if (argc - optind != 1)
+	if (argc - optind != 1 || (batch_only && (prefills || decodes)))
 		usage();
 	path = argv[optind];
 	label = strrchr(path, '/') != NULL && strrchr(path, '/')[1] != '\0' ?
 	    strrchr(path, '/') + 1 : path;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
-	measure_bandwidth();
+	/* only the full set of figures prints the bandwidth */
+	if (!batch_only && !prefills && !decodes)
+		measure_bandwidth();
 	t0 = now();
 	if ((m = l32_model_open(path, &e)) == NULL)
 		errx(3, "%s", e.msg);
@@ -511,8 +560,11 @@ main(int argc, char **argv)
 	line("%s, %.2f GB file, %.2f GB of weights", l32_model_desc(m),
 	    file_bytes(path) / 1e9, (double)l32_model_weight_bytes(m) / 1e9);
 	line("load: %.3f s", t0);
-	if (batch_only) {
-		batch_lines(m);
+	if (batch_only || prefills || decodes) {
+		if (batch_only)
+			batch_lines(m);
+		else
+			peer_lines(m, prefills, decodes);
 		l32_model_free(m);
 		return ferror(stdout) ? 3 : 0;
 	}

@@ -36,11 +36,19 @@
 #    --batch 8, tokens per second and their ratio.
 # 7. tests/bench/prefix.sh on the Q4_0 model: 16 requests sharing a
 #    1000-token system prompt with the prefix cache and without.
+# 8. tests/bench/peers.sh, when the environment names llama.cpp or
+#    ik_llama.cpp: on the 1B Q8_0, Q4_0, Q4_K_M (and BF16 prefill) files,
+#    prefill, decode and 8 sequences decoding together, l32 and each peer
+#    taking turns in this run, one line per figure with the ratio.
 #
 # Environment (set by make bench): L32_BENCH, L32_TOOLS, L32_BIN, L32_SHARED.
 # L32_BENCH_TYPES overrides the list of 1B types ("Q8_0 Q4_0 BF16 Q4_K_M"),
 # L32_BENCH_3B_TYPES that of 3B types ("Q8_0 Q4_K_M"); L32_BENCH_3B=0
-# leaves out the 3B shape.
+# leaves out the 3B shape.  L32_BENCH_LLAMA=DIR and L32_BENCH_IK_LLAMA=DIR
+# name the directories of llama.cpp's and ik_llama.cpp's llama-bench and
+# llama-batched-bench (their build/bin) for step 8 (about 15 minutes with
+# both; L32_BENCH_PEER_ROUNDS, default 2, sets how many turns each takes);
+# without them step 8 is left out.
 set -u
 
 : "${L32_SHARED:=../shared}"
@@ -140,5 +148,10 @@ for m in $models; do
 done
 echo "== prefix ${f##*/} (load average $(load))"
 L32_BIN=$L32_BIN sh "$(dirname "$0")/prefix.sh" "$f" || { echo "bench: prefix failed"; rc=1; }
+# ------------------------------------------------- other engines, if named
+if [ -n "${L32_BENCH_LLAMA:-}${L32_BENCH_IK_LLAMA:-}" ]; then
+	echo "== peers (load average $(load))"
+	sh "$(dirname "$0")/peers.sh" $models || { echo "bench: peers failed"; rc=1; }
+fi
 echo "bench: done, load average $(load)"
 exit $rc
