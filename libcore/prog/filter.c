@@ -814,12 +814,25 @@ run_file(struct l32_filter *f, const char *path)
 	return 0;
 }
 
+void
+l32_filter_catch_signals(void)
+{
+	struct sigaction sa;
+
+	/* No SA_RESTART: a blocked read returns, and the loop stops after the
+	 * record being written. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 int
 l32_filter_run(const struct l32_filter_ops *ops, void *arg,
     const struct l32_filter_opts *o, char *const *files, int nfiles)
 {
 	struct l32_filter f;
-	struct sigaction sa;
 	int i, status = 0;
 
 	memset(&f, 0, sizeof(f));
@@ -828,13 +841,7 @@ l32_filter_run(const struct l32_filter_ops *ops, void *arg,
 	f.opts = o;
 	f.progress = o->progress == -1 ? isatty(STDERR_FILENO) : o->progress;
 	f.t_start = f.t_last_progress = now();
-	/* No SA_RESTART: a blocked read returns, and the loop stops after the
-	 * record being written. */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	l32_filter_catch_signals();
 
 	for (i = 0; i < (nfiles > 0 ? nfiles : 1) && status == 0 && !stop_signal; i++)
 		status = run_file(&f, nfiles > 0 ? files[i] : NULL);

@@ -108,6 +108,10 @@ long long l32_filter_created(void);
  * gets no line, nor do the requests after it; a second signal ends the
  * program at once (after the line being written, when it is not stuck). */
 int l32_filter_stopping(void);
+/* Installs the filter's SIGINT and SIGTERM handlers (l32_filter_run does
+ * too): called before a long start-up, so that a signal during it stops
+ * the program before its first line instead of being lost. */
+void l32_filter_catch_signals(void);
 
 /* JSON helpers for request checking: each returns -1 with err naming the
  * param when the field has the wrong type or range; absent fields keep

@@ -260,6 +260,8 @@ l32_program_open(struct l32_program *p, struct l32_err *err)
 	struct l32_ctx_params cp;
 
 	l32_err_clear(err);
+	if (p->takes & L32_TAKES_FILTER)
+		l32_filter_catch_signals();
 	if ((p->takes & L32_TAKES_CHAT) &&
 	    l32_chat_date(p->opt.date, p->date, sizeof(p->date), err) == -1) {
 		char msg[sizeof(err->msg)];
