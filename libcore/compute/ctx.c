@@ -22,6 +22,7 @@ l32_ctx_params_init(struct l32_ctx_params *p)
 	p->n_ctx = 4096;
 	p->n_seq = 1;
 	p->n_batch = 512;
+	p->n_step = 0;
 	p->n_threads = 0;
 	p->kv_f16 = 0;
 	p->cache_mem = -1;
@@ -93,6 +94,9 @@ check_params(const struct l32_hparams *hp, const struct l32_ctx_params *p,
 	if (p->n_batch < 1 || p->n_batch > MAX_BATCH)
 		return l32_err_set(err, L32_ERR_INVALID,
 		    "context: n_batch %d is outside 1..%d", p->n_batch, MAX_BATCH);
+	if (p->n_step < 0 || p->n_step > MAX_SEQ)
+		return l32_err_set(err, L32_ERR_INVALID,
+		    "context: n_step %d is outside 0..%d", p->n_step, MAX_SEQ);
 	if (p->n_threads < 0)
 		return l32_err_set(err, L32_ERR_INVALID,
 		    "context: n_threads %d is negative", p->n_threads);
@@ -214,6 +218,7 @@ l32_ctx_new(struct l32_model *m, const struct l32_ctx_params *p,
 	const struct l32_hparams *hp = &m->hp;
 	struct l32_ctx *c;
 	size_t kv_bytes;
+	int32_t step;
 	long ncpu;
 
 	/* the fastest kernels this CPU runs, or those L32_ISA names */
@@ -264,8 +269,9 @@ l32_ctx_new(struct l32_model *m, const struct l32_ctx_params *p,
 	/* Batch invariance: a decode step (one token per sequence) takes the
 	 * per-row kernels, whose result for a token does not depend on the
 	 * other tokens; only prompts go to BLIS. */
-	if (c->mm.gemm_min <= p->n_seq)
-		c->mm.gemm_min = p->n_seq + 1;
+	step = p->n_step > p->n_seq ? p->n_step : p->n_seq;
+	if (c->mm.gemm_min <= step)
+		c->mm.gemm_min = (int64_t)step + 1;
 	/* the pool splits the per-row products and single-query attention,
 	 * BLIS the GEMMs, never both at once */
 	if ((c->pool = l32_pool_new(c->n_threads, err)) == NULL) {
@@ -380,6 +386,12 @@ invariant(const struct l32_tensor *w)
 	const struct l32_kernels *k = l32_kernels_get(w->type);
 
 	return k != NULL && k->gemm != NULL;
+}
+
+int32_t
+l32_ctx_gemm_tokens(const struct l32_ctx *c)
+{
+	return (int32_t)c->mm.gemm_min;
 }
 
 int32_t

@@ -13,6 +13,8 @@ struct l32_ctx_params {
 	int32_t n_ctx;   /* positions per sequence (KV cache length) */
 	int32_t n_seq;   /* sequences that can be live at once */
 	int32_t n_batch; /* most tokens one l32_ctx_decode call takes */
+	int32_t n_step;  /* most sequences a decode step may ever hold, when
+	                  * more than n_seq (0: n_seq); see l32_ctx_gemm_tokens */
 	int n_threads;   /* 0 = all cores */
 	int kv_f16;      /* store K/V in f16 */
 	long long cache_mem; /* bytes of the engine's prefix cache: 0 off,
@@ -81,6 +83,13 @@ int32_t l32_ctx_seq_len(const struct l32_ctx *c, int32_t seq);
  * else n_batch, so that the batches themselves are the same. */
 #define L32_CTX_ALIGN 64
 int32_t l32_ctx_align(const struct l32_ctx *c);
+/* The fewest tokens a pass must hold for weights without batch-invariant
+ * kernels (F32, F16, BF16) to take BLIS: above n_seq and n_step, so that a
+ * decode step (one token per sequence) never does.  A program whose slot
+ * count is measured sets n_step to the most it may measure, so that which
+ * kernels a prompt takes, and so its bits, do not depend on the
+ * measurement. */
+int32_t l32_ctx_gemm_tokens(const struct l32_ctx *c);
 /* Bytes one position takes in the K/V cache: every layer's K and V. */
 size_t l32_ctx_pos_bytes(const struct l32_ctx *c);
 /* Copies positions [from, from + n) of a sequence's K/V, held, to dst

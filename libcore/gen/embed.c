@@ -19,7 +19,6 @@
 #include <string.h>
 
 #include "gen/l32_gen.h"
-#include "compute/matmul.h"
 
 /* An input waiting or being evaluated. */
 struct item {
@@ -51,25 +50,6 @@ struct l32_embedder {
 	uint8_t *out;             /* (PASS) */
 };
 
-/* The fewest tokens a pass must hold to run on BLIS in a context of n_seq
- * sequences: matmul's GEMM threshold, which the context raises above
- * n_seq so that decode steps never reach it (forward.c).  0 when that is
- * more than a pass holds: then every pass takes the per-row kernels, which
- * are batch-invariant too. */
-static int
-gemm_threshold(int32_t n_seq, int32_t *min, struct l32_err *err)
-{
-	struct l32_mm mm;
-	int64_t t;
-
-	if (l32_mm_init(&mm, 1, err) == -1)
-		return -1;
-	t = mm.gemm_min > n_seq ? mm.gemm_min : (int64_t)n_seq + 1;
-	l32_mm_free(&mm);
-	*min = t > L32_EMBED_PASS_TOKENS ? 0 : (int32_t)t;
-	return 0;
-}
-
 struct l32_embedder *
 l32_embedder_new(struct l32_model *m, const struct l32_ctx_params *cp, struct l32_err *err)
 {
@@ -93,11 +73,14 @@ l32_embedder_new(struct l32_model *m, const struct l32_ctx_params *cp, struct l3
 	e->pad_token = hp->bos >= 0 ? hp->bos : 0;
 	p.n_seq = cp->n_seq + 1;
 	p.n_batch = L32_EMBED_PASS_TOKENS;
-	if (gemm_threshold(p.n_seq, &e->min_tokens, err) == -1 ||
-	    (e->ctx = l32_ctx_new(m, &p, err)) == NULL) {
+	if ((e->ctx = l32_ctx_new(m, &p, err)) == NULL) {
 		free(e);
 		return NULL;
 	}
+	/* a pass this long or longer runs on BLIS; when none can, every
+	 * pass takes the per-row kernels, which are batch-invariant too */
+	s = l32_ctx_gemm_tokens(e->ctx);
+	e->min_tokens = s > L32_EMBED_PASS_TOKENS ? 0 : s;
 	e->slot = calloc((size_t)e->n_slots, sizeof(*e->slot));
 	e->slot_done = calloc((size_t)e->n_slots, sizeof(int32_t));
 	e->slot_fault = calloc((size_t)e->n_slots, sizeof(int32_t));

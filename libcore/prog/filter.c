@@ -60,6 +60,7 @@ struct l32_filter {
 	int out_failed;
 	int progress;
 	double t_start, t_last_progress;
+	long shown[4];             /* the counts on the last progress line */
 	struct l32_buf line;   /* output scratch */
 	struct l32_buf out;    /* a line being written */
 };
@@ -415,16 +416,25 @@ progress(struct l32_filter *f, int final)
 	double t = now(), el = t - f->t_start;
 	char cached[64];
 
+	long counts[4] = { f->n_ok, f->n_err, f->n_tokens, f->n_cached };
+	int tty = isatty(STDERR_FILENO);
+
 	if (!f->progress || (!final && t - f->t_last_progress < 0.5))
 		return;
+	/* Off a terminal each line stays: the summary at the end is left
+	 * out when the last line already said the same. */
+	if (final && !tty && f->t_last_progress > f->t_start &&
+	    memcmp(counts, f->shown, sizeof(counts)) == 0)
+		return;
 	f->t_last_progress = t;
+	memcpy(f->shown, counts, sizeof(counts));
 	/* the prefix cache's share, once it has one (programs that do not
 	 * generate never count any) */
 	snprintf(cached, sizeof(cached), ", %ld prompt tokens cached", f->n_cached);
-	fprintf(stderr, "\r%s: %ld requests, %ld errors, %ld tokens, %.1f tok/s%s%s",
-	    getprogname(), f->n_ok + f->n_err, f->n_err, f->n_tokens,
+	fprintf(stderr, "%s%s: %ld requests, %ld errors, %ld tokens, %.1f tok/s%s%s",
+	    tty ? "\r" : "", getprogname(), f->n_ok + f->n_err, f->n_err, f->n_tokens,
 	    el > 0 ? f->n_tokens / el : 0.0, f->n_cached > 0 ? cached : "",
-	    final || isatty(STDERR_FILENO) == 0 ? "\n" : "");
+	    final || !tty ? "\n" : "");
 }
 
 /* ------------------------------------------------------------ request loop */

@@ -150,6 +150,20 @@ gen --progress -b 3 <"$T/two"
 cmp -s "$T/out" "$T/auto" && ok "--batch auto and -b 3: the same answers" ||
     bad "--batch auto and -b 3: the same answers" "$(diff "$T/out" "$T/auto" | head -c 600)"
 
+# A float model's prompt of 21 tokens: BLIS or the per-row kernels by the
+# GEMM threshold, which stays above the most slots --batch auto may choose
+# whatever -b is up to that, so the answers (logprobs to the last digit)
+# do not depend on it.
+P21='{"prompt": "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty", "max_tokens": 6, "temperature": 0, "logprobs": 3}'
+for b in 2 30 auto; do
+	echo "$P21" | gen -b $b
+	jq -c .choices "$T/out" >"$T/p21.$b"
+done
+cmp -s "$T/p21.2" "$T/p21.30" && cmp -s "$T/p21.2" "$T/p21.auto" && [ -s "$T/p21.2" ] &&
+    ok "float weights, 21-token prompt: the same logprobs with -b 2, -b 30 and --batch auto" ||
+    bad "float weights, 21-token prompt: the same logprobs with -b 2, -b 30 and --batch auto" \
+    "$(diff "$T/p21.2" "$T/p21.30" | head -c 300; diff "$T/p21.2" "$T/p21.auto" | head -c 300)"
+
 # ------------------------------------------------------- bad lines in place
 {
 	echo '{"messages": [{"role": "user", "content": "a"}], "max_tokens": 1}'

@@ -83,6 +83,9 @@ if [ "$sums" = "$(jq -r '"\(.usage.prompt_tokens) \(.usage.prompt_tokens_details
 else
 	bad "usage adds up every call" "$sums vs $(jq -c .usage "$T/out")"
 fi
+n=$(grep -c '^l32-summarize: 1 requests, 0 errors, [0-9]* tokens' "$T/err")
+[ "$n" -eq 1 ] && ok "--progress off a terminal: the summary once" ||
+    bad "--progress off a terminal: the summary once" "$(grep 'requests,' "$T/err")"
 jq -Rsc '{input: ., seed: 2, temperature: 0, max_tokens: 4}' "$T/report.txt" | sm -c 8192
 check "the same text fits a large context: one call" '.[0].chunks == 1' "$T/out"
 
