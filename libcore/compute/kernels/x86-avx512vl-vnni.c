@@ -2,7 +2,8 @@
  * x86-avx512vl-vnni.c - the primitives of the AVX-512VL + VNNI path for
  * the x86 template (x86_drivers.inc): the same 256-bit kernels as AVX2,
  * with the 8-bit products in one vpdpbusd and the 32 vector registers of
- * AVX-512VL for the tiles.  Run only on CPUs that have AVX-512 F/BW/VL/DQ
+ * AVX-512VL for the tiles, and the 512-bit tiles KS_VNNI selects
+ * (x86_drivers.inc).  Run only on CPUs that have AVX-512 F/BW/VL/DQ
  * and VNNI (base/cpu.c).
  */
 #include "compute/kernels/kernels.h"
