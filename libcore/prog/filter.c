@@ -414,13 +414,13 @@ static void
 progress(struct l32_filter *f, int final)
 {
 	double t = now(), el = t - f->t_start;
-	char cached[64];
-
 	long counts[4] = { f->n_ok, f->n_err, f->n_tokens, f->n_cached };
-	int tty = isatty(STDERR_FILENO);
+	char cached[64];
+	int tty;
 
 	if (!f->progress || (!final && t - f->t_last_progress < 0.5))
 		return;
+	tty = isatty(STDERR_FILENO);
 	/* Off a terminal each line stays: the summary at the end is left
 	 * out when the last line already said the same. */
 	if (final && !tty && f->t_last_progress > f->t_start &&
