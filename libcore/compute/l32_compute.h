@@ -85,10 +85,10 @@ int32_t l32_ctx_seq_len(const struct l32_ctx *c, int32_t seq);
 int32_t l32_ctx_align(const struct l32_ctx *c);
 /* The fewest tokens a pass must hold for weights without batch-invariant
  * kernels (F32, F16, BF16) to take BLIS: above n_seq and n_step, so that a
- * decode step (one token per sequence) never does.  A program whose slot
- * count is measured sets n_step to the most it may measure, so that which
- * kernels a prompt takes, and so its bits, do not depend on the
- * measurement. */
+ * decode step (one token per sequence) never does.  The generation engine
+ * (l32_engine_new), whose slot count may be measured, sets n_step to the
+ * most the measurement may choose, so that which kernels a prompt takes,
+ * and so its bits, do not depend on it. */
 int32_t l32_ctx_gemm_tokens(const struct l32_ctx *c);
 /* Bytes one position takes in the K/V cache: every layer's K and V. */
 size_t l32_ctx_pos_bytes(const struct l32_ctx *c);

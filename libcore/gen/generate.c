@@ -136,6 +136,11 @@ l32_engine_new(struct l32_model *m, const struct l32_ctx_params *cp, struct l32_
 	/* a decode step holds one token per sequence */
 	if (p.n_batch < p.n_seq)
 		p.n_batch = p.n_seq;
+	/* The slots are measured (--batch auto) or chosen: prompts take the
+	 * same kernels either way, up to the most the measurement may choose
+	 * (l32_ctx_gemm_tokens). */
+	if (p.n_step < L32_STEP_MAX)
+		p.n_step = L32_STEP_MAX;
 	cp = &p;
 	if ((e = calloc(1, sizeof(*e))) == NULL) {
 		l32_err_set(err, L32_ERR_NOMEM, "out of memory");

@@ -110,7 +110,6 @@ l32_program_engine(struct l32_model *m, int32_t n_ctx, int32_t n_seq, int thread
 	struct l32_engine *e;
 
 	ctx_params(m, n_ctx, n_seq, threads, kv_f16, &cp);
-	cp.n_step = L32_STEP_MAX;
 	if ((e = l32_engine_new(m, &cp, err)) != NULL)
 		l32_engine_set_stop(e, l32_filter_stopping);  /* SIGINT stops a long request too */
 	return e;
@@ -183,11 +182,6 @@ l32_program_ctx_params(const struct l32_program *p, struct l32_ctx_params *cp)
 	    p->opt.kv_f16, cp);
 	cp->cache_mem = p->opt.cache_mem;
 	cp->prefix_cache = p->opt.prefix_cache;
-	/* the slots of a generating program are measured (--batch auto) or
-	 * chosen: its prompts take the same kernels either way, up to the
-	 * most the measurement may choose */
-	if (p->takes & L32_TAKES_GEN)
-		cp->n_step = L32_STEP_MAX;
 }
 
 /* The step size measured on the model (l32_step_size), at most bound
