@@ -111,6 +111,20 @@ l32_cpu_features(void)
 	return detected;
 }
 
+int
+l32_cpu_is_intel(void)
+{
+#ifdef L32_X86
+	unsigned a, b, c, d;
+
+	/* the vendor string "GenuineIntel" in ebx, edx, ecx */
+	return __get_cpuid(0, &a, &b, &c, &d) && b == 0x756e6547u && d == 0x49656e69u &&
+	    c == 0x6c65746eu;
+#else
+	return 0;
+#endif
+}
+
 void
 l32_cpu_feature_names(unsigned features, char *buf, size_t len)
 {

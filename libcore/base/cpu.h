@@ -35,6 +35,8 @@ enum l32_isa {
 
 /* The features of this CPU that the OS also enables (detected once). */
 unsigned l32_cpu_features(void);
+/* Whether the CPU is Intel's (CPUID's vendor string). */
+int l32_cpu_is_intel(void);
 /* Writes the names of the bits of features ("avx2 fma f16c") to buf. */
 void l32_cpu_feature_names(unsigned features, char *buf, size_t len);
 
